@@ -1,0 +1,131 @@
+//! Diagnostics (`tool: file:line: message` on stderr) and exit status.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::Error;
+
+/// Exit status of every tool (DESIGN.md section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// Success.
+    Success = 0,
+    /// Ran to the end, but something failed (a build, a transfer, a bad record).
+    Failed = 1,
+    /// Usage or configuration error; nothing was done.
+    Usage = 2,
+    /// Nothing to do (no change found, empty list).
+    NothingToDo = 3,
+    /// Nothing was built although ports changed.
+    NothingBuilt = 4,
+    /// A target timed out or was unreachable.
+    TargetLost = 5,
+    /// Temporary failure, retry later.
+    TempFail = 75,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Where an input line came from: a file name (`stdin` for standard input) and a
+/// line number counted from 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loc {
+    pub file: Arc<str>,
+    pub line: usize,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// Reports problems on stderr as `tool: file:line: message` and remembers whether
+/// any was reported, so that the tool can exit 1 at the end.
+#[derive(Debug)]
+pub struct Diag {
+    tool: &'static str,
+    errors: Cell<usize>,
+    progress: bool,
+}
+
+impl Diag {
+    pub fn new(tool: &'static str) -> Self {
+        Diag {
+            tool,
+            errors: Cell::new(0),
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn tool(&self) -> &'static str {
+        self.tool
+    }
+
+    /// An error about one input line: reported, counted, and the tool goes on.
+    pub fn error_at(&self, loc: &Loc, msg: impl fmt::Display) {
+        self.errors.set(self.errors.get() + 1);
+        eprintln!("{}: {}: {}", self.tool, loc, msg);
+    }
+
+    /// An error not tied to a line: reported and counted.
+    pub fn error(&self, msg: impl fmt::Display) {
+        self.errors.set(self.errors.get() + 1);
+        eprintln!("{}: {}", self.tool, msg);
+    }
+
+    /// A warning: reported, not counted.
+    pub fn warn(&self, msg: impl fmt::Display) {
+        eprintln!("{}: {}", self.tool, msg);
+    }
+
+    /// Progress for a person at a terminal; nothing under cron.
+    pub fn progress(&self, msg: impl fmt::Display) {
+        if self.progress {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[K{}: {}", self.tool, msg);
+        }
+    }
+
+    pub fn errors(&self) -> usize {
+        self.errors.get()
+    }
+
+    /// The exit status for a run that got to the end: `Failed` when any error was
+    /// reported, `otherwise` when not.
+    pub fn finish(&self, otherwise: Exit) -> Exit {
+        if self.progress {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+        if self.errors() > 0 {
+            Exit::Failed
+        } else {
+            otherwise
+        }
+    }
+
+    /// Turn the result of a tool's run into its exit code, reporting a fatal error.
+    pub fn exit(&self, result: Result<Exit, Error>) -> ExitCode {
+        match result {
+            Ok(code) => code.into(),
+            Err(Error::BrokenPipe) => Exit::Success.into(),
+            Err(e) => {
+                eprintln!("{}: {}", self.tool, e);
+                e.exit().into()
+            }
+        }
+    }
+}
+
+/// Parse a tool's command line; usage errors exit 2 (clap's own convention), `--help`
+/// and `--version` exit 0.
+pub fn parse_args<A: clap::Parser>() -> A {
+    A::parse()
+}

@@ -1,0 +1,60 @@
+//! The error type shared by every tool.
+
+use std::path::PathBuf;
+
+use crate::diag::Exit;
+
+/// Errors that stop a tool.  Errors about one input line are not errors of this
+/// type: they are reported through [`crate::Diag`] and the tool goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad usage or configuration; nothing was done (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Standard output was closed by the reader: a quiet exit 0.
+    #[error("broken pipe")]
+    BrokenPipe,
+    /// Writing standard output failed for another reason.
+    #[error("stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+    /// A database could not be used; the message names the file (exit 2).
+    #[error("{}: {message}", path.display())]
+    Database { path: PathBuf, message: String },
+    /// A child program could not be started or failed.
+    #[error("{program}: {message}")]
+    Command { program: String, message: String },
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The exit status a tool ends with when this error stops it.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) | Error::Database { .. } => Exit::Usage,
+            Error::BrokenPipe => Exit::Success,
+            Error::Io { .. } | Error::Stdout(_) | Error::Command { .. } => Exit::Failed,
+        }
+    }
+
+    /// Classify a write error on standard output.
+    pub fn stdout(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::BrokenPipe
+        } else {
+            Error::Stdout(e)
+        }
+    }
+}

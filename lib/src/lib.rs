@@ -1,0 +1,23 @@
+//! The library behind the portflow tools.
+//!
+//! Every binary in `tools/` is a thin `main` over one module here.  Shared code lives
+//! in one place: [`record`] (the version-1 records), [`jsonl`] (reading and writing
+//! JSON Lines and plain text lines), [`pkgpath`] (parsing and canonical form),
+//! [`ports`] (the interface to the ports tree), [`sqlports`] (the sqlports database),
+//! [`diag`] (diagnostics and exit status).
+
+pub mod diag;
+pub mod error;
+pub mod glob;
+pub mod jsonl;
+pub mod pkgpath;
+pub mod ports;
+pub mod record;
+pub mod sqlports;
+
+pub mod pkgpath_expand;
+pub mod ports_delta;
+
+pub use diag::{Diag, Exit, Loc};
+pub use error::Error;
+pub use record::Record;

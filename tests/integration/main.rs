@@ -1,0 +1,7 @@
+//! The one integration-test binary: every test drives the real binaries.
+
+mod support;
+
+mod bad_input;
+mod pkgpath_expand;
+mod ports_delta;

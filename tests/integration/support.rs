@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[path = "../support/sqlports.rs"]
+pub mod sqlports;
+
+/// The path of one of the project's binaries.
+pub fn bin(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "ports-delta" => env!("CARGO_BIN_EXE_ports-delta"),
+        "pkgpath-expand" => env!("CARGO_BIN_EXE_pkgpath-expand"),
+        other => panic!("no binary {other}"),
+    })
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The sample ports tree.
+pub fn fixture_tree() -> PathBuf {
+    root().join("tests/fixtures/ports")
+}
+
+/// Fail (never skip) when a program the test needs is missing.
+pub fn require(program: &str, debian_package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "this test needs `{program}`: install it with `apt-get install {debian_package}` (or run .ci/run as root)"
+    );
+}
+
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad output line {l:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// Run a command with `stdin` as its input; the environment is cleared of the
+/// variables the tools read, then `env` is applied.
+pub fn run_cmd(mut cmd: Command, stdin: &str, env: &[(&str, &str)]) -> Out {
+    for v in [
+        "PORTSDIR",
+        "SQLPORTS",
+        "MAKE",
+        "PACKAGE_REPOSITORY",
+        "MACHINE_ARCH",
+    ] {
+        cmd.env_remove(v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    let mut sin = child.stdin.take().expect("stdin");
+    let input = stdin.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = sin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Run one of the project's binaries.
+pub fn run<S: AsRef<OsStr>>(name: &str, args: &[S], stdin: &str, env: &[(&str, &str)]) -> Out {
+    let mut cmd = Command::new(bin(name));
+    cmd.args(args);
+    run_cmd(cmd, stdin, env)
+}
+
+/// Make a directory tree: `(path, contents)` files, parents created.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (p, text) in files {
+        let f = root.join(p);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&f, text).expect("write");
+    }
+}
+
+/// A port Makefile and a group Makefile, as the sample tree writes them.
+pub const PORT_MK: &str = "COMMENT = test\n.include <bsd.port.mk>\n";
+pub const GROUP_MK: &str = "SUBDIR =\n.include <bsd.port.subdir.mk>\n";
+
+/// Copy a directory tree (cp -a).
+pub fn copy_tree(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    portflow::pkgpath_expand::main()
+}
