@@ -1,9 +1,9 @@
 //! Diagnostics (`tool: file:line: message` on stderr) and exit status.
 
-use std::cell::Cell;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::Error;
@@ -52,7 +52,7 @@ impl fmt::Display for Loc {
 #[derive(Debug)]
 pub struct Diag {
     tool: &'static str,
-    errors: Cell<usize>,
+    errors: AtomicUsize,
     progress: bool,
 }
 
@@ -60,7 +60,7 @@ impl Diag {
     pub fn new(tool: &'static str) -> Self {
         Diag {
             tool,
-            errors: Cell::new(0),
+            errors: AtomicUsize::new(0),
             progress: std::io::stderr().is_terminal(),
         }
     }
@@ -71,13 +71,13 @@ impl Diag {
 
     /// An error about one input line: reported, counted, and the tool goes on.
     pub fn error_at(&self, loc: &Loc, msg: impl fmt::Display) {
-        self.errors.set(self.errors.get() + 1);
+        self.errors.fetch_add(1, Ordering::Relaxed);
         eprintln!("{}: {}: {}", self.tool, loc, msg);
     }
 
     /// An error not tied to a line: reported and counted.
     pub fn error(&self, msg: impl fmt::Display) {
-        self.errors.set(self.errors.get() + 1);
+        self.errors.fetch_add(1, Ordering::Relaxed);
         eprintln!("{}: {}", self.tool, msg);
     }
 
@@ -95,7 +95,7 @@ impl Diag {
     }
 
     pub fn errors(&self) -> usize {
-        self.errors.get()
+        self.errors.load(Ordering::Relaxed)
     }
 
     /// The exit status for a run that got to the end: `Failed` when any error was
@@ -124,8 +124,3 @@ impl Diag {
     }
 }
 
-/// Parse a tool's command line; usage errors exit 2 (clap's own convention), `--help`
-/// and `--version` exit 0.
-pub fn parse_args<A: clap::Parser>() -> A {
-    A::parse()
-}
