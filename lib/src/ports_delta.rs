@@ -208,6 +208,7 @@ pub struct Delta {
     pub ports: BTreeMap<String, (BTreeSet<Change>, BTreeSet<String>)>,
     pub removed: BTreeMap<String, BTreeSet<Change>>,
     pub notices: Vec<(Level, String)>,
+    said: std::collections::HashSet<String>,
 }
 
 impl Delta {
@@ -220,7 +221,7 @@ impl Delta {
     }
 
     fn notice(&mut self, level: Level, msg: String) {
-        if !self.notices.iter().any(|(_, m)| *m == msg) {
+        if self.said.insert(msg.clone()) {
             self.notices.push((level, msg));
         }
     }
@@ -336,15 +337,18 @@ pub fn resolve(
                     _ if !passed_missing => {}
                     _ => {
                         // The directory is gone below a group: a removed port.
-                        let cand = removed_makefiles
-                            .iter()
-                            .filter(|m| {
-                                depth(m) > depth(a)
-                                    && (dir == **m || dir.starts_with(&format!("{m}/")))
-                            })
-                            .max_by_key(|m| depth(m))
-                            .map(|m| m.to_string())
-                            .unwrap_or_else(|| port_by_path(path));
+                        // The deepest directory below the group whose Makefile
+                        // the change list removes, else path rules.
+                        let mut cand = None;
+                        let mut m = dir;
+                        while depth(m) > depth(a) {
+                            if removed_makefiles.contains(m) {
+                                cand = Some(m.to_string());
+                                break;
+                            }
+                            m = parent(m);
+                        }
+                        let cand = cand.unwrap_or_else(|| port_by_path(path));
                         if depth(&cand) == 0 {
                             continue;
                         }
