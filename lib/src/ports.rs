@@ -23,6 +23,7 @@ pub const DEFAULT_MAKE: &str = "make";
 pub struct PortsTree {
     root: PathBuf,
     make: OsString,
+    env: Vec<(OsString, OsString)>,
 }
 
 /// A SUBDIRLIST file: one fullpkgpath a line, removed when dropped.
@@ -59,7 +60,14 @@ impl PortsTree {
         PortsTree {
             root: root.into(),
             make: make.into(),
+            env: Vec::new(),
         }
+    }
+
+    /// Add a variable to make's environment (MAKESYSPATH for bmake, say).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     /// Check that `root` is a ports tree directory (exit 2 otherwise).
@@ -92,6 +100,7 @@ impl PortsTree {
     pub fn command(&self, target: &str, list: &SubdirList, vars: &[(&str, &str)]) -> Command {
         let mut c = Command::new(&self.make);
         c.current_dir(&self.root).arg(target);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut arg = OsString::from("SUBDIRLIST=");
         arg.push(list.path());
         c.arg(arg);
