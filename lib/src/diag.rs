@@ -123,3 +123,21 @@ impl Diag {
         }
     }
 }
+
+/// Parse a tool's command line.  `--help` and `--version` print and exit 0; a usage
+/// error is reported as `tool: message` with the usage line, and exits 2.
+pub fn parse_args<A: clap::Parser>(tool: &str) -> A {
+    match A::try_parse() {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(0)
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprint!("{tool}: {text}");
+            std::process::exit(Exit::Usage as i32)
+        }
+    }
+}

@@ -9,7 +9,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use clap::Parser;
 use serde_json::Value;
 
 use crate::diag::{Diag, Exit, Loc};
@@ -22,8 +21,8 @@ use crate::Error;
 pub const TOOL: &str = "pkgpath-expand";
 
 /// Expand pkgpaths to every flavor and subpackage through sqlports.
-#[derive(Parser, Debug)]
-#[command(name = "pkgpath-expand", version, about, max_term_width = 100)]
+#[derive(clap::Parser, Debug)]
+#[command(name = "pkgpath-expand", version, max_term_width = 100)]
 pub struct Args {
     /// Print the full pkgpaths, one a line, sorted and unique, instead of records.
     #[arg(short = 't', long = "text")]
@@ -37,7 +36,7 @@ pub struct Args {
 }
 
 pub fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = crate::diag::parse_args(TOOL);
     let diag = Diag::new(TOOL);
     let r = run(&args, &diag);
     diag.exit(r)
@@ -111,7 +110,9 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     };
 
     Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
-        let (rec, given) = match item {
+        // `given`: the pkgpath to expand; `full`: true when the record already
+        // names a full pkgpath (expanded before), which is only canonicalised.
+        let (rec, given, full) = match item {
             Item::Record(r) if r.is("port") => {
                 let field = if r.get("fullpkgpath").is_some() {
                     "fullpkgpath"
@@ -121,7 +122,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 match r.require_str(field) {
                     Ok(s) => {
                         let s = s.to_string();
-                        (r, s)
+                        (r, s, field == "fullpkgpath")
                     }
                     Err(e) => {
                         diag.error_at(loc, format_args!("{e}; passed on unexpanded"));
@@ -138,11 +139,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 }
                 return Ok(());
             }
-            Item::Text(t) => {
-                let mut r = Record::new("port");
-                r.set("pkgpath", t.as_str());
-                (r, t)
-            }
+            Item::Text(t) => (Record::new("port"), t, false),
         };
         let p = match PkgPath::parse(&given) {
             Ok(p) => p,
@@ -151,7 +148,9 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 return notice(&mut out, Level::Error, format!("{e}: not built"));
             }
         };
-        if p.is_bare() {
+        let mut rec = rec;
+        rec.set_default("pkgpath", p.dir());
+        if p.is_bare() && !full {
             let fulls = db.expand(p.dir())?;
             if fulls.is_empty() {
                 notice(
@@ -173,6 +172,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 }
             }
         } else {
+            // A full pkgpath (or one expanded before): canonicalised only.
             let norm = p.to_string();
             let full = match db.canonical(&norm)? {
                 Some(c) => c,

@@ -10,8 +10,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use clap::Parser;
-
 use crate::diag::{Diag, Exit, Loc};
 use crate::jsonl::{self, Inputs, Item, Output};
 use crate::pkgpath::check_dir;
@@ -22,8 +20,8 @@ use crate::{glob, Error};
 pub const TOOL: &str = "ports-delta";
 
 /// List the ports changed between two revisions of the ports tree.
-#[derive(Parser, Debug)]
-#[command(name = "ports-delta", version, about, max_term_width = 100)]
+#[derive(clap::Parser, Debug)]
+#[command(name = "ports-delta", version, max_term_width = 100)]
 pub struct Args {
     /// Print the changed pkgpaths, one a line, sorted and unique, instead of records.
     #[arg(short = 't', long = "text")]
@@ -46,7 +44,7 @@ pub struct Args {
 }
 
 pub fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = crate::diag::parse_args(TOOL);
     let diag = Diag::new(TOOL);
     let r = run(&args, &diag);
     diag.exit(r)
@@ -327,7 +325,9 @@ pub fn resolve(
                 let mut passed_missing = false;
                 let mut kind = t.kind(a);
                 while matches!(kind, DirKind::Missing | DirKind::Plain) && !a.is_empty() {
-                    passed_missing |= kind == DirKind::Missing;
+                    // A directory left behind by a removed port (no `cvs up -P`)
+                    // counts as gone.
+                    passed_missing |= kind == DirKind::Missing || removed_makefiles.contains(a);
                     a = parent(a);
                     kind = t.kind(a);
                 }
@@ -483,7 +483,6 @@ fn run_vcs(mut cmd: Command, what: &str) -> Result<Vec<u8>, Error> {
 
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     let tree_dir = match &args.ports_dir {
-        Some(d) if d.as_os_str().is_empty() => None,
         Some(d) => {
             if !d.is_dir() {
                 return Err(Error::Usage(format!(
@@ -587,12 +586,18 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     all.append(&mut delta.notices);
     delta.notices = all;
 
+    // A directory that cannot be a pkgpath is an error of the input.
+    for (level, msg) in &delta.notices {
+        if *level == Level::Error {
+            diag.error(msg);
+        }
+    }
     if args.text {
         for d in delta.ports.keys() {
             out.line(d)?;
         }
         for (level, msg) in &delta.notices {
-            if *level != Level::Info {
+            if *level == Level::Warning {
                 diag.warn(format_args!("{}: {msg}", level.as_str()));
             }
         }

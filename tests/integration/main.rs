@@ -3,5 +3,7 @@
 mod support;
 
 mod bad_input;
+mod fixture;
+mod manpages;
 mod pkgpath_expand;
 mod ports_delta;

@@ -225,3 +225,25 @@ fn sqlports_from_environment() {
     );
     assert_eq!(out.code, 3);
 }
+
+#[test]
+fn expanded_records_are_not_expanded_again() {
+    let t = tempfile::tempdir().unwrap();
+    let db = db(t.path());
+    let dbs = db.to_str().unwrap();
+    let first = run("pkgpath-expand", &["--db", dbs], "editors/vim\n", &[]);
+    let again = run("pkgpath-expand", &["--db", dbs], &first.stdout, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stdout, first.stdout);
+    // A plain full pkgpath: `pkgpath` is the directory.
+    let out = run(
+        "pkgpath-expand",
+        &["--db", dbs],
+        "editors/vim,-lang,gtk2\n",
+        &[],
+    );
+    assert_eq!(
+        out.stdout,
+        "{\"kind\":\"port\",\"v\":1,\"pkgpath\":\"editors/vim\",\"fullpkgpath\":\"editors/vim,gtk2,-lang\"}\n"
+    );
+}

@@ -234,3 +234,40 @@ fn usage_errors_exit_2() {
     let out = run("ports-delta", &["--bogus"], "", &[]);
     assert_eq!(out.code, 2);
 }
+
+#[test]
+fn removed_port_with_leftover_directory() {
+    // `cvs up` without -P leaves the removed port's empty directory behind.
+    let t = tree();
+    std::fs::create_dir_all(t.path().join("net/oldport/pkg")).unwrap();
+    let out = run(
+        "ports-delta",
+        &[] as &[&str],
+        "cvs update: `net/oldport/Makefile' is no longer in the repository\n\
+         cvs update: `net/oldport/pkg/PLIST' is no longer in the repository\n",
+        &[("PORTSDIR", t.path().to_str().unwrap())],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "{\"kind\":\"removed\",\"v\":1,\"pkgpath\":\"net/oldport\",\"changes\":[{\"path\":\"net/oldport/Makefile\",\"status\":\"removed\"},{\"path\":\"net/oldport/pkg/PLIST\",\"status\":\"removed\"}]}\n"
+    );
+}
+
+#[test]
+fn a_directory_that_is_no_pkgpath_is_an_error() {
+    let out = run(
+        "ports-delta",
+        &[] as &[&str],
+        "net/cu;rl/Makefile\nnet/tor/Makefile\n",
+        &[],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "ports-delta: invalid pkgpath \"net/cu;rl\": character ';' not allowed: not listed\n"
+    );
+    let r = out.records();
+    assert_eq!(r[0]["pkgpath"], "net/tor");
+    assert_eq!(r[1]["level"], "error");
+}

@@ -1,0 +1,135 @@
+//! The sample ports tree: a sqlports database built from its `dump-vars`, and the
+//! ports-tree runner driving real bmake over it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use portflow::ports::{split_headers, PortDirs, PortsTree};
+
+use crate::support::*;
+
+/// MAKESYSPATH for bmake over the sample tree.
+pub fn makesyspath() -> PathBuf {
+    fixture_tree().join("infrastructure/mk")
+}
+
+/// `bmake dump-vars` over the whole sample tree.
+pub fn dump_vars(tree: &Path) -> String {
+    require("bmake", "bmake");
+    let out = Command::new("bmake")
+        .arg("dump-vars")
+        .current_dir(tree)
+        .env("MAKESYSPATH", tree.join("infrastructure/mk"))
+        .output()
+        .expect("run bmake");
+    assert!(
+        out.status.success(),
+        "bmake dump-vars: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A sqlports database of the sample tree, in `dir`.
+pub fn sample_db(dir: &Path) -> PathBuf {
+    let db = dir.join("sqlports");
+    sqlports::build(&db, &dump_vars(&fixture_tree())).expect("build sqlports");
+    db
+}
+
+fn direct(db: &Path, dir: &str) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c
+        .prepare("SELECT DISTINCT Canonical FROM Paths WHERE PkgPath = ?1 ORDER BY Canonical")
+        .unwrap();
+    let v = st
+        .query_map([dir], |r| r.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    v
+}
+
+#[test]
+fn sqlports_of_the_sample_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let db = sample_db(t.path());
+    let ports = PortDirs::new(fixture_tree()).ports_below("");
+    assert!(ports.len() >= 20, "{ports:?}");
+    assert!(!ports.iter().any(|p| p.starts_with("infrastructure")));
+    // Every port of the tree expands exactly as the reference query says.
+    let input: String = ports.iter().map(|p| format!("{p}\n")).collect();
+    let out = run(
+        "pkgpath-expand",
+        &["-t", "--db", db.to_str().unwrap()],
+        &input,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut expected: Vec<String> = ports.iter().flat_map(|p| direct(&db, p)).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(out.lines(), expected);
+    // The shapes the sample tree is there to show.
+    let one = |p: &str| {
+        let o = run(
+            "pkgpath-expand",
+            &["-t", "--db", db.to_str().unwrap()],
+            &format!("{p}\n"),
+            &[],
+        );
+        o.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        one("editors/vim"),
+        [
+            "editors/vim",
+            "editors/vim,-lang",
+            "editors/vim,gtk2",
+            "editors/vim,gtk2,-lang",
+            "editors/vim,gtk3",
+            "editors/vim,gtk3,-lang",
+            "editors/vim,no_x11"
+        ]
+    );
+    assert_eq!(one("net/tor"), ["net/tor"]);
+    assert_eq!(one("devel/sdl_image"), ["devel/sdl_image"]);
+    assert_eq!(one("editors/vim,-main"), ["editors/vim"]);
+}
+
+#[test]
+fn runner_show_pkgnames_over_a_subdirlist() {
+    require("bmake", "bmake");
+    let tree = PortsTree::new(fixture_tree(), "bmake").env("MAKESYSPATH", makesyspath());
+    let out = tree
+        .show(
+            "PKGNAMES",
+            &["net/curl", "editors/vim,gtk2", "editors/vim,no_x11,-main"],
+        )
+        .expect("show=PKGNAMES");
+    let v = split_headers(&out);
+    let names: Vec<(&str, Vec<&str>)> = v
+        .iter()
+        .map(|(e, l)| (*e, l.iter().flat_map(|x| x.split_whitespace()).collect()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("net/curl", vec!["curl-8.9.1", "debug-curl-8.9.1"]),
+            (
+                "editors/vim,gtk2",
+                vec!["vim-9.1.0-gtk2", "vim-lang-9.1.0", "debug-vim-9.1.0-gtk2"]
+            ),
+            (
+                "editors/vim,no_x11,-main",
+                // A pseudo-flavor is not in the package name: the same files
+                // as the default flavor.
+                vec!["vim-9.1.0", "debug-vim-9.1.0"]
+            ),
+        ]
+    );
+    // A make that is not there is a clear error, not a panic.
+    let missing = PortsTree::new(fixture_tree(), "/nonexistent/make");
+    let e = missing.show("PKGNAMES", &["net/curl"]).unwrap_err();
+    assert!(e.to_string().contains("not found"), "{e}");
+}
