@@ -128,14 +128,21 @@ pub fn parse_line(line: &str, module: &str) -> Result<Line, String> {
     if b.len() > 2 && b[1] == b' ' && !line[2..].contains([' ', '\t']) {
         let p = &line[2..];
         return match b[0] {
-            b'U' | b'P' | b'M' => one(p, Status::Modified, None, None, true),
-            b'A' => one(p, Status::Added, None, None, true),
-            b'R' => one(p, Status::Removed, None, None, true),
-            b'C' => {
+            b'U' | b'P' => one(p, Status::Modified, None, None, true),
+            // Changes of the checkout itself, not of the branch: a build host
+            // must not rebuild a port for them on every run, but a person must
+            // hear of them.
+            b'M' | b'A' | b'R' | b'C' => {
                 let path = strip(p)?;
+                let what = match b[0] {
+                    b'M' => "modified locally",
+                    b'A' => "added locally, not committed",
+                    b'R' => "removed locally, not committed",
+                    _ => "in conflict",
+                };
                 Ok(Line::Notice(
                     Level::Warning,
-                    format!("cvs update: conflict in {path}: the checkout needs attention"),
+                    format!("cvs update: {path} is {what}: the checkout needs attention"),
                 ))
             }
             b'?' => Ok(Line::Nothing),
@@ -692,19 +699,22 @@ mod tests {
             p("P net/curl/distinfo"),
             ch("net/curl/distinfo", Modified, None, None)
         );
-        assert_eq!(
-            p("A net/new/Makefile"),
-            ch("net/new/Makefile", Added, None, None)
-        );
-        assert_eq!(
-            p("R net/old/Makefile"),
-            ch("net/old/Makefile", Removed, None, None)
-        );
         assert_eq!(p("? net/curl/x.orig"), Line::Nothing);
-        assert!(matches!(
-            p("C net/curl/Makefile"),
-            Line::Notice(Level::Warning, _)
-        ));
+        assert_eq!(
+            p("M net/tor/Makefile"),
+            Line::Notice(
+                Level::Warning,
+                "cvs update: net/tor/Makefile is modified locally: the checkout needs attention"
+                    .into()
+            )
+        );
+        for l in [
+            "A net/new/Makefile",
+            "R net/old/Makefile",
+            "C net/curl/Makefile",
+        ] {
+            assert!(matches!(p(l), Line::Notice(Level::Warning, _)), "{l}");
+        }
         assert_eq!(
             p("M\tnet/curl/Makefile"),
             ch("net/curl/Makefile", Modified, None, None)

@@ -7,3 +7,4 @@ mod fixture;
 mod manpages;
 mod pkgpath_expand;
 mod ports_delta;
+mod vcs;
