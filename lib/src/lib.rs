@@ -9,6 +9,7 @@
 pub mod diag;
 pub mod error;
 pub mod glob;
+pub mod host;
 pub mod jsonl;
 pub mod pkgpath;
 pub mod ports;
