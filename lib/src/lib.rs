@@ -16,6 +16,7 @@ pub mod ports;
 pub mod record;
 pub mod sqlports;
 
+pub mod clean_env;
 pub mod pkgpath_expand;
 pub mod ports_delta;
 

@@ -3,6 +3,7 @@
 mod support;
 
 mod bad_input;
+mod clean_env;
 mod fixture;
 mod manpages;
 mod pkgpath_expand;

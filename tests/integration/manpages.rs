@@ -18,6 +18,7 @@ type CommandFn = fn() -> clap::Command;
 const TOOLS: &[(&str, CommandFn)] = &[
     ("ports-delta", portflow::ports_delta::Args::command),
     ("pkgpath-expand", portflow::pkgpath_expand::Args::command),
+    ("clean-env", portflow::clean_env::Args::command),
 ];
 
 /// The record kinds of DESIGN.md section 3 and their fields: each kind needs a

@@ -15,6 +15,7 @@ pub fn bin(name: &str) -> PathBuf {
     PathBuf::from(match name {
         "ports-delta" => env!("CARGO_BIN_EXE_ports-delta"),
         "pkgpath-expand" => env!("CARGO_BIN_EXE_pkgpath-expand"),
+        "clean-env" => env!("CARGO_BIN_EXE_clean-env"),
         other => panic!("no binary {other}"),
     })
 }
