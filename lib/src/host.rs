@@ -14,7 +14,12 @@ use crate::{Error, Record};
 #[derive(clap::Args, Debug, Clone)]
 pub struct HostArgs {
     /// The ports tree.
-    #[arg(long, env = "PORTSDIR", value_name = "DIR", default_value = "/usr/ports")]
+    #[arg(
+        long,
+        env = "PORTSDIR",
+        value_name = "DIR",
+        default_value = "/usr/ports"
+    )]
     pub ports_dir: PathBuf,
     /// The make program.
     #[arg(long, env = "MAKE", value_name = "PROGRAM", default_value = "make")]
