@@ -17,6 +17,7 @@ pub mod record;
 pub mod sqlports;
 
 pub mod clean_env;
+pub mod collect_built;
 pub mod pkgpath_expand;
 pub mod ports_delta;
 

@@ -133,3 +133,118 @@ fn runner_show_pkgnames_over_a_subdirlist() {
     let e = missing.show("PKGNAMES", &["net/curl"]).unwrap_err();
     assert!(e.to_string().contains("not found"), "{e}");
 }
+
+/// A copy of the sample tree with its mirror beside it (`<dir>/ports`,
+/// `<dir>/mirror`), for tests that build: packages go to `<dir>/packages`, work
+/// directories stay inside the copy.  Everything is removed when it is dropped.
+pub struct SampleCopy {
+    pub dir: tempfile::TempDir,
+    /// The ports tree (PORTSDIR).
+    pub tree: PathBuf,
+    /// PACKAGE_REPOSITORY.
+    pub repository: PathBuf,
+    tree_s: String,
+    repository_s: String,
+    makesyspath_s: String,
+}
+
+impl SampleCopy {
+    /// The MACHINE_ARCH the copy builds for.
+    pub const ARCH: &'static str = "amd64";
+
+    pub fn new() -> Self {
+        require("bmake", "bmake");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = dir.path().join("ports");
+        copy_tree(&fixture_tree(), &tree);
+        copy_tree(
+            &root().join("tests/fixtures/mirror"),
+            &dir.path().join("mirror"),
+        );
+        // Leftovers of builds run inside the fixture itself.
+        for d in ["pobj", "distfiles", "packages", "plist"] {
+            let _ = std::fs::remove_dir_all(tree.join(d));
+        }
+        let repository = dir.path().join("packages");
+        let s = |p: &Path| p.to_str().expect("utf-8 temp path").to_string();
+        SampleCopy {
+            tree_s: s(&tree),
+            repository_s: s(&repository),
+            makesyspath_s: s(&tree.join("infrastructure/mk")),
+            dir,
+            tree,
+            repository,
+        }
+    }
+
+    /// The environment the build-host tools need over the copy: PORTSDIR,
+    /// MAKE=bmake, MAKESYSPATH, MACHINE_ARCH and PACKAGE_REPOSITORY.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("PORTSDIR", self.tree_s.as_str()),
+            ("MAKE", "bmake"),
+            ("MAKESYSPATH", self.makesyspath_s.as_str()),
+            ("MACHINE_ARCH", Self::ARCH),
+            ("PACKAGE_REPOSITORY", self.repository_s.as_str()),
+        ]
+    }
+
+    /// `${PACKAGE_REPOSITORY}/${MACHINE_ARCH}/<sub>` (`all`, `ftp`).
+    pub fn packages(&self, sub: &str) -> PathBuf {
+        self.repository.join(Self::ARCH).join(sub)
+    }
+
+    /// The file names in `packages(sub)`, sorted; none when it does not exist.
+    pub fn files(&self, sub: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.packages(sub))
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                e.expect("read_dir")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Build `list` as DESIGN.md section 4 says, with bmake run directly:
+    /// `bmake package BULK=yes SUBDIRLIST=... REPORT_PROBLEM_LOGFILE=...`.
+    /// Returns the entries that failed (from the problem log), in order.
+    pub fn build(&self, list: &[&str]) -> Vec<String> {
+        let subdirlist = self.dir.path().join("build.list");
+        let problems = self.dir.path().join("build.problems");
+        let _ = std::fs::remove_file(&problems);
+        let text: String = list.iter().map(|e| format!("{e}\n")).collect();
+        std::fs::write(&subdirlist, text).expect("write SUBDIRLIST");
+        let arg = |k: &str, p: &Path| format!("{k}={}", p.display());
+        let out = Command::new("bmake")
+            .current_dir(&self.tree)
+            .env("MAKESYSPATH", &self.makesyspath_s)
+            .args(["package", "BULK=yes"])
+            .arg(arg("SUBDIRLIST", &subdirlist))
+            .arg(arg("REPORT_PROBLEM_LOGFILE", &problems))
+            .arg(format!("MACHINE_ARCH={}", Self::ARCH))
+            .arg(arg("PACKAGE_REPOSITORY", &self.repository))
+            .output()
+            .expect("run bmake");
+        assert!(
+            out.status.success(),
+            "bmake package: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&problems)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_suffix(" (package)").map(str::to_string))
+            .collect()
+    }
+}
+
+impl Default for SampleCopy {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -4,6 +4,7 @@ mod support;
 
 mod bad_input;
 mod clean_env;
+mod collect_built;
 mod fixture;
 mod manpages;
 mod pkgpath_expand;

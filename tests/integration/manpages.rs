@@ -19,6 +19,7 @@ const TOOLS: &[(&str, CommandFn)] = &[
     ("ports-delta", portflow::ports_delta::Args::command),
     ("pkgpath-expand", portflow::pkgpath_expand::Args::command),
     ("clean-env", portflow::clean_env::Args::command),
+    ("collect-built", portflow::collect_built::Args::command),
 ];
 
 /// The record kinds of DESIGN.md section 3 and their fields: each kind needs a

@@ -16,6 +16,7 @@ pub fn bin(name: &str) -> PathBuf {
         "ports-delta" => env!("CARGO_BIN_EXE_ports-delta"),
         "pkgpath-expand" => env!("CARGO_BIN_EXE_pkgpath-expand"),
         "clean-env" => env!("CARGO_BIN_EXE_clean-env"),
+        "collect-built" => env!("CARGO_BIN_EXE_collect-built"),
         other => panic!("no binary {other}"),
     })
 }

@@ -1,0 +1,663 @@
+//! collect-built: from the entries that were built to the package files they made.
+//!
+//! The `build` records that say `built` or `up-to-date` (or plain full pkgpaths)
+//! are asked for their package names with one `make show=PKGNAMES` over a
+//! SUBDIRLIST; the names are mapped back to the entries through the `===>`
+//! headers and deduplicated by file name; every file found in
+//! `${PACKAGE_REPOSITORY}/${MACHINE_ARCH}/<from>/` gets a `package` record with its
+//! size and SHA-256, computed in parallel with a fixed buffer per file.  Every
+//! input record passes through first, unchanged and in order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::diag::{Diag, Exit, Loc};
+use crate::host::{Host, HostArgs};
+use crate::jsonl::{Inputs, Item, Output};
+use crate::pkgpath::PkgPath;
+use crate::ports::split_headers;
+use crate::record::{Level, Record};
+use crate::Error;
+
+pub const TOOL: &str = "collect-built";
+
+/// The read buffer of one checksum: the memory a file costs, whatever its size.
+const HASH_BUFFER: usize = 128 * 1024;
+
+/// How much of a package's decompressed start is read to find its `+CONTENTS`.
+const CONTENTS_LIMIT: u64 = 1024 * 1024;
+
+/// Which directory of the package repository to collect from.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repo {
+    /// `ftp/`: the packages that may be redistributed.
+    Ftp,
+    /// `all/`: every package.
+    All,
+}
+
+impl Repo {
+    pub fn dir(self) -> &'static str {
+        match self {
+            Repo::Ftp => "ftp",
+            Repo::All => "all",
+        }
+    }
+}
+
+/// Find the package files the build made, with their checksums.
+#[derive(clap::Parser, Debug)]
+#[command(name = "collect-built", version, max_term_width = 100)]
+pub struct Args {
+    /// Print the package file names, one a line, sorted and unique, instead of records.
+    #[arg(short = 't', long = "text")]
+    pub text: bool,
+    /// The directory of the repository to collect from: ftp (may be redistributed) or all.
+    #[arg(long, value_enum, value_name = "DIR", default_value = "ftp")]
+    pub from: Repo,
+    /// Checksum threads [default: the number of CPUs].
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<NonZeroUsize>,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Inputs: build records or full pkgpaths, one a line; standard input when none.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn main() -> std::process::ExitCode {
+    let args: Args = crate::diag::parse_args(TOOL);
+    let diag = Diag::new(TOOL);
+    let r = run(&args, &diag);
+    diag.exit(r)
+}
+
+/// The entries to ask make about, in the order first seen, each once.
+#[derive(Default)]
+struct Entries {
+    /// As given (validated), for the SUBDIRLIST and the records.
+    list: Vec<String>,
+    /// Canonical form -> index in `list`.
+    index: HashMap<String, usize>,
+}
+
+impl Entries {
+    fn add(&mut self, p: &PkgPath, given: &str) {
+        let canon = p.to_string();
+        if !self.index.contains_key(&canon) {
+            self.index.insert(canon, self.list.len());
+            self.list.push(given.to_string());
+        }
+    }
+
+    /// The entry a `===>` header names: as written, or in another spelling of the
+    /// same full pkgpath.
+    fn find(&self, header: &str) -> Option<&str> {
+        if let Some(e) = self.list.iter().find(|e| *e == header) {
+            return Some(e);
+        }
+        let canon = PkgPath::parse(header).ok()?.to_string();
+        self.index.get(&canon).map(|&i| self.list[i].as_str())
+    }
+}
+
+/// One package file to collect.
+struct Wanted {
+    pkgname: String,
+    fullpkgpath: String,
+}
+
+/// A package file that was found and read.
+struct Found {
+    size: u64,
+    sha256: String,
+}
+
+/// The notices of a run, written after the input records.
+struct Notices<'a> {
+    text: bool,
+    diag: &'a Diag,
+    records: Vec<Record>,
+}
+
+/// How a notice is also told on stderr.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Told {
+    /// A failure: reported on stderr as an error, which makes the run exit 1.
+    Failure,
+    /// Already reported on stderr (a bad input line).
+    Already,
+    /// Only a notice: on stderr with `-t` alone (records carry it otherwise).
+    Notice,
+}
+
+impl Notices<'_> {
+    /// A notice: a record, or with `-t` a line on stderr (info notices are left
+    /// out there, so that cron output stays empty on success).
+    fn add(&mut self, level: Level, msg: String, told: Told) {
+        if told == Told::Failure {
+            self.diag.error(&msg);
+        }
+        if !self.text {
+            self.records.push(Record::notice(TOOL, level, msg));
+        } else if told == Told::Notice && level != Level::Info {
+            self.diag.warn(format_args!("{}: {msg}", level.as_str()));
+        }
+    }
+}
+
+pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
+    let mut host = args.host.resolve()?;
+    let threads = match args.jobs {
+        Some(n) => n.get(),
+        None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("-j {threads}: cannot start the threads: {e}")))?;
+
+    let mut out = Output::stdout();
+    let mut notices = Notices {
+        text: args.text,
+        diag,
+        records: Vec::new(),
+    };
+    let mut entries = Entries::default();
+
+    Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
+        let given = match item {
+            Item::Record(r) => {
+                if !args.text {
+                    out.record(&r)?;
+                }
+                host.learn_batch(&r);
+                match to_collect(&r) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => return Ok(()),
+                    Err(e) => {
+                        diag.error_at(loc, format_args!("{e}; not collected"));
+                        return Ok(());
+                    }
+                }
+            }
+            Item::Text(t) => t,
+        };
+        match PkgPath::parse(&given) {
+            Ok(p) => entries.add(&p, &given),
+            Err(e) => {
+                diag.error_at(loc, &e);
+                notices.add(Level::Error, format!("{e}: not collected"), Told::Already);
+            }
+        }
+        Ok(())
+    })?;
+
+    if entries.list.is_empty() {
+        write_notices(&mut out, &host, notices.records)?;
+        out.flush()?;
+        return Ok(diag.finish(Exit::NothingToDo));
+    }
+
+    let wanted = match ask_pkgnames(&host, &entries, &mut notices) {
+        Ok(w) => w,
+        Err(e) => {
+            notices.add(
+                Level::Error,
+                format!("{e}: no package collected"),
+                Told::Failure,
+            );
+            write_notices(&mut out, &host, notices.records)?;
+            out.flush()?;
+            return Ok(diag.finish(Exit::Failed));
+        }
+    };
+
+    let dir = host.packages(args.from.dir());
+    let all = host.packages("all");
+    let mut present: Vec<(&String, &Wanted, PathBuf)> = Vec::new();
+    for (file, w) in &wanted {
+        let path = dir.join(file);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => present.push((file, w, path)),
+            Ok(_) => notices.add(
+                Level::Warning,
+                format!("{}: not a regular file: not collected", path.display()),
+                Told::Failure,
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing(args.from, &dir, &all, file, w, &mut notices)
+            }
+            Err(e) => notices.add(
+                Level::Warning,
+                format!("{}: {e}: not collected", path.display()),
+                Told::Failure,
+            ),
+        }
+    }
+
+    if args.text {
+        write_notices(&mut out, &host, notices.records)?;
+        for (file, _, _) in &present {
+            out.line(file)?;
+        }
+        out.flush()?;
+        return Ok(diag.finish(Exit::Success));
+    }
+
+    // Checksums in parallel; the results keep the order of `present` (file names).
+    let done = AtomicUsize::new(0);
+    let sums: Vec<Result<Found, io::Error>> = pool.install(|| {
+        present
+            .par_iter()
+            .map(|(file, _, p)| {
+                let r = checksum(p);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                diag.progress(format_args!("checksum {n} of {}: {file}", present.len()));
+                r
+            })
+            .collect()
+    });
+    let mut records = Vec::with_capacity(present.len());
+    for ((file, w, path), sum) in present.iter().zip(sums) {
+        match sum {
+            Ok(f) => {
+                let mut r = Record::new("package");
+                r.set("fullpkgpath", w.fullpkgpath.as_str());
+                r.set("pkgname", w.pkgname.as_str());
+                r.set("file", file.as_str());
+                r.set("path", path.display().to_string());
+                r.set("size", f.size);
+                r.set("sha256", f.sha256);
+                r.set("debug", w.pkgname.starts_with("debug-"));
+                records.push(r);
+            }
+            Err(e) => notices.add(
+                Level::Warning,
+                format!("{}: cannot read: {e}: not collected", path.display()),
+                Told::Failure,
+            ),
+        }
+    }
+    write_notices(&mut out, &host, notices.records)?;
+    for mut r in records {
+        host.stamp(&mut r);
+        out.record(&r)?;
+    }
+    out.flush()?;
+    Ok(diag.finish(Exit::Success))
+}
+
+/// The full pkgpath of a record to collect: a `build` record of the `package`
+/// target (or of no target) whose status is `built` or `up-to-date`.  `None` for
+/// every other record, failed and skipped builds included.
+fn to_collect(r: &Record) -> Result<Option<String>, crate::record::RecordError> {
+    if !r.is("build") {
+        return Ok(None);
+    }
+    if r.str("target").is_some_and(|t| t != "package") {
+        return Ok(None);
+    }
+    let status = r.require_str("status")?;
+    let full = r.require_str("fullpkgpath")?;
+    match status {
+        "built" | "up-to-date" => Ok(Some(full.to_string())),
+        "failed" | "skipped" => Ok(None),
+        _ => Err(crate::record::RecordError::Field {
+            kind: "build".into(),
+            field: "status",
+            problem: "is not built, up-to-date, failed or skipped",
+        }),
+    }
+}
+
+/// Ask make for the package names of every entry, once; file name -> what to
+/// collect, sorted by file name.  A file named by several entries goes to the
+/// first of them in input order.
+fn ask_pkgnames(
+    host: &Host,
+    entries: &Entries,
+    notices: &mut Notices<'_>,
+) -> Result<BTreeMap<String, Wanted>, Error> {
+    let output = host.tree.show("PKGNAMES", &entries.list)?;
+    // Entry -> the names make printed under its header(s), in the order printed;
+    // headers that name no entry of the list come after, in the order printed.
+    let mut names: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut others: Vec<&str> = Vec::new();
+    for (header, lines) in split_headers(&output) {
+        if header.is_empty() {
+            continue; // anything make printed before the first header
+        }
+        let entry = match entries.find(header) {
+            Some(e) => e,
+            None => {
+                if !others.contains(&header) {
+                    others.push(header);
+                }
+                header
+            }
+        };
+        names
+            .entry(entry)
+            .or_default()
+            .extend(lines.iter().flat_map(|l| l.split_whitespace()));
+    }
+    let mut wanted = BTreeMap::new();
+    for entry in &entries.list {
+        let Some(list) = names.get(entry.as_str()) else {
+            notices.add(
+                Level::Warning,
+                format!("{entry}: make show=PKGNAMES printed nothing for it: nothing collected"),
+                Told::Failure,
+            );
+            continue;
+        };
+        for &name in list {
+            if !valid_pkgname(name) {
+                notices.add(
+                    Level::Warning,
+                    format!("{entry}: make show=PKGNAMES printed {name:?}, not a package name"),
+                    Told::Failure,
+                );
+                continue;
+            }
+            wanted
+                .entry(format!("{name}.tgz"))
+                .or_insert_with(|| Wanted {
+                    pkgname: name.to_string(),
+                    fullpkgpath: entry.clone(),
+                });
+        }
+    }
+    // Headers that name no entry of the list: what they print is collected too,
+    // under the name make gave (make says those are built).
+    for entry in others {
+        let list = names.get(entry).map(Vec::as_slice).unwrap_or_default();
+        for &name in list.iter().filter(|n| valid_pkgname(n)) {
+            wanted
+                .entry(format!("{name}.tgz"))
+                .or_insert_with(|| Wanted {
+                    pkgname: name.to_string(),
+                    fullpkgpath: entry.to_string(),
+                });
+        }
+    }
+    Ok(wanted)
+}
+
+/// A package name usable as a file name in the repository.
+fn valid_pkgname(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+}
+
+/// Report a file that is not in the directory collected from.  With `--from ftp`
+/// a package found in `all/` whose packing list says `ftp=no` may not be
+/// redistributed: an info notice, not a failure.
+fn missing(from: Repo, dir: &Path, all: &Path, file: &str, w: &Wanted, notices: &mut Notices<'_>) {
+    let what = format!("{file} ({})", w.fullpkgpath);
+    let in_all = all.join(file);
+    if from == Repo::Ftp && in_all.is_file() {
+        match ftp_permission(&in_all) {
+            Some(false) => notices.add(
+                Level::Info,
+                format!(
+                    "{what}: may not be redistributed (ftp=no): in {} only, not collected",
+                    all.display()
+                ),
+                Told::Notice,
+            ),
+            Some(true) => notices.add(
+                Level::Warning,
+                format!(
+                    "{what}: built, in {} but missing from {} although it may be redistributed",
+                    all.display(),
+                    dir.display()
+                ),
+                Told::Failure,
+            ),
+            None => notices.add(
+                Level::Warning,
+                format!(
+                    "{what}: built, in {} but missing from {} (cannot tell whether it may be redistributed)",
+                    all.display(),
+                    dir.display()
+                ),
+                Told::Failure,
+            ),
+        }
+        return;
+    }
+    notices.add(
+        Level::Warning,
+        format!("{what}: built but missing from {}", dir.display()),
+        Told::Failure,
+    );
+}
+
+/// Whether a package may be put on the ftp mirrors, from the
+/// `@comment pkgpath=... ftp=yes|no` line of its `+CONTENTS` (the first member of
+/// the gzip'd tar).  `None` when that cannot be told.
+fn ftp_permission(package: &Path) -> Option<bool> {
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .arg(package)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut head = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .map(|s| s.take(CONTENTS_LIMIT).read_to_end(&mut head));
+    // The rest of the package is not needed.
+    let _ = child.kill();
+    let _ = child.wait();
+    read?.ok()?;
+    let contents = tar_member(&head, "+CONTENTS")?;
+    let text = String::from_utf8_lossy(contents);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("@comment "))
+        .flat_map(str::split_whitespace)
+        .find_map(|w| match w {
+            "ftp=yes" => Some(true),
+            "ftp=no" => Some(false),
+            _ => None,
+        })
+}
+
+/// The contents of the member `name` among the first members of a tar stream
+/// (ustar, with pax or GNU long-name headers skipped).
+fn tar_member<'a>(tar: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let mut off = 0usize;
+    for _ in 0..8 {
+        let h = tar.get(off..off + 512)?;
+        if h.iter().all(|&b| b == 0) {
+            return None;
+        }
+        let end = h[..100].iter().position(|&b| b == 0).unwrap_or(100);
+        let member = std::str::from_utf8(&h[..end]).ok()?;
+        let size_field = std::str::from_utf8(&h[124..136]).ok()?;
+        let size_field = size_field.trim_matches(|c: char| c == '\0' || c == ' ');
+        let size = usize::from_str_radix(size_field, 8).ok()?;
+        let data = off + 512;
+        let typeflag = h[156];
+        if member.trim_start_matches("./") == name && matches!(typeflag, b'0' | b'\0') {
+            return tar.get(data..data.checked_add(size)?);
+        }
+        if !matches!(typeflag, b'x' | b'g' | b'L' | b'K') {
+            return None; // +CONTENTS comes first in a package
+        }
+        off = data.checked_add(size.div_ceil(512) * 512)?;
+    }
+    None
+}
+
+/// Size and SHA-256 of a file, read through a fixed buffer.
+fn checksum(path: &Path) -> Result<Found, io::Error> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(Found {
+        size,
+        sha256: hex(&h.finalize()),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+fn write_notices(out: &mut Output, host: &Host, notices: Vec<Record>) -> Result<(), Error> {
+    for mut n in notices {
+        host.stamp(&mut n);
+        out.record(&n)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_input() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        fs::write(&p, b"abc").unwrap();
+        let f = checksum(&p).unwrap();
+        assert_eq!(f.size, 3);
+        assert_eq!(
+            f.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // More than one buffer.
+        let big = vec![b'a'; HASH_BUFFER * 2 + 7];
+        fs::write(&p, &big).unwrap();
+        let f = checksum(&p).unwrap();
+        assert_eq!(f.size, big.len() as u64);
+        assert_eq!(f.sha256, hex(&Sha256::digest(&big)));
+    }
+
+    fn header(name: &str, size: usize, typeflag: u8) -> Vec<u8> {
+        let mut h = vec![0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        let s = format!("{size:011o}\0");
+        h[124..136].copy_from_slice(s.as_bytes());
+        h[156] = typeflag;
+        h
+    }
+
+    fn padded(data: &[u8]) -> Vec<u8> {
+        let mut v = data.to_vec();
+        v.resize(data.len().div_ceil(512) * 512, 0);
+        v
+    }
+
+    #[test]
+    fn contents_member() {
+        let body = b"@name x-1\n@comment pkgpath=a/x ftp=no\n";
+        let mut tar = header("+CONTENTS", body.len(), b'0');
+        tar.extend(padded(body));
+        tar.extend(vec![0u8; 1024]);
+        assert_eq!(tar_member(&tar, "+CONTENTS"), Some(&body[..]));
+        // After a pax header.
+        let pax = b"30 path=+CONTENTS\n";
+        let mut t2 = header("PaxHeaders/x", pax.len(), b'x');
+        t2.extend(padded(pax));
+        t2.extend(&tar);
+        assert_eq!(tar_member(&t2, "+CONTENTS"), Some(&body[..]));
+        // Not first: not found.
+        let mut t3 = header("+DESC", 3, b'0');
+        t3.extend(padded(b"abc"));
+        t3.extend(&tar);
+        assert_eq!(tar_member(&t3, "+CONTENTS"), None);
+        // Truncated.
+        assert_eq!(tar_member(&tar[..520], "+CONTENTS"), None);
+    }
+
+    #[test]
+    fn pkgnames() {
+        assert!(valid_pkgname("curl-8.9.1"));
+        assert!(valid_pkgname("debug-vim-9.1.0-gtk2"));
+        assert!(valid_pkgname("gtk+3-3.24.43"));
+        for bad in ["", "../x", "a/b", ".hidden", "-x", "a b", "a\u{7f}"] {
+            assert!(!valid_pkgname(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn entries_match_headers_in_any_spelling() {
+        let mut e = Entries::default();
+        for s in [
+            "editors/vim,-lang,gtk2",
+            "net/curl",
+            "editors/vim,gtk2,-lang",
+        ] {
+            e.add(&PkgPath::parse(s).unwrap(), s);
+        }
+        assert_eq!(e.list, ["editors/vim,-lang,gtk2", "net/curl"]);
+        assert_eq!(e.find("net/curl"), Some("net/curl"));
+        assert_eq!(
+            e.find("editors/vim,gtk2,-lang"),
+            Some("editors/vim,-lang,gtk2")
+        );
+        assert_eq!(e.find("net/tor"), None);
+    }
+
+    #[test]
+    fn which_records_are_collected() {
+        let r = |s: &str| Record::parse(s).unwrap();
+        let c = |s: &str| to_collect(&r(s));
+        assert_eq!(
+            c(
+                r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","target":"package","status":"built"}"#
+            ),
+            Ok(Some("net/curl".into()))
+        );
+        assert_eq!(
+            c(r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"up-to-date"}"#),
+            Ok(Some("net/curl".into()))
+        );
+        for skip in [
+            r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"failed"}"#,
+            r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"skipped"}"#,
+            r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","target":"fetch","status":"built"}"#,
+            r#"{"kind":"port","v":1,"fullpkgpath":"net/curl"}"#,
+        ] {
+            assert_eq!(c(skip), Ok(None), "{skip}");
+        }
+        assert!(c(r#"{"kind":"build","v":1,"status":"built"}"#).is_err());
+        assert!(c(r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"done"}"#).is_err());
+    }
+}
