@@ -144,6 +144,20 @@ impl Output {
         self.line(&r.to_line())
     }
 
+    /// Write any serialisable value as one JSON line (records this tool makes, in
+    /// their documented field order, without building a `Record` first).
+    pub fn serialize<T: serde::Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        serde_json::to_writer(&mut self.out, v).map_err(|e| match e.io_error_kind() {
+            Some(_) => Error::stdout(std::io::Error::from(e)),
+            None => Error::Stdout(std::io::Error::other(e)),
+        })?;
+        self.out.write_all(b"\n").map_err(Error::stdout)?;
+        if self.flush_each {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     pub fn line(&mut self, s: &str) -> Result<(), Error> {
         self.out.write_all(s.as_bytes()).map_err(Error::stdout)?;
         self.out.write_all(b"\n").map_err(Error::stdout)?;

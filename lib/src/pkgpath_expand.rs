@@ -43,19 +43,27 @@ pub fn main() -> std::process::ExitCode {
 }
 
 /// The expanded port records, deduplicated by full pkgpath, in first-seen order.
+/// They are held as JSON lines: a port with many changes and flavors would
+/// otherwise hold a tree of values per flavor.  A full pkgpath reached again
+/// (rare) is parsed back, merged and written anew.
 #[derive(Default)]
 struct Expanded {
-    records: Vec<Record>,
+    lines: Vec<String>,
     index: HashMap<String, usize>,
 }
 
 impl Expanded {
-    fn add(&mut self, r: Record, full: String) {
+    fn add(&mut self, r: &Record, full: String) {
         match self.index.get(&full) {
-            Some(&i) => merge(&mut self.records[i], &r),
+            Some(&i) => {
+                if let Ok(mut held) = Record::parse(&self.lines[i]) {
+                    merge(&mut held, r);
+                    self.lines[i] = held.to_line();
+                }
+            }
             None => {
-                self.index.insert(full, self.records.len());
-                self.records.push(r);
+                self.index.insert(full, self.lines.len());
+                self.lines.push(r.to_line());
             }
         }
     }
@@ -163,12 +171,12 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 )?;
                 let mut r = rec;
                 r.set("fullpkgpath", p.dir());
-                expanded.add(r, p.dir().to_string());
+                expanded.add(&r, p.dir().to_string());
             } else {
+                let mut r = rec;
                 for f in fulls {
-                    let mut r = rec.clone();
                     r.set("fullpkgpath", f.as_str());
-                    expanded.add(r, f);
+                    expanded.add(&r, f);
                 }
             }
         } else {
@@ -187,7 +195,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             };
             let mut r = rec;
             r.set("fullpkgpath", full.as_str());
-            expanded.add(r, full);
+            expanded.add(&r, full);
         }
         Ok(())
     })?;
@@ -199,12 +207,12 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             out.line(f)?;
         }
     } else {
-        for r in &expanded.records {
-            out.record(r)?;
+        for l in &expanded.lines {
+            out.line(l)?;
         }
     }
     out.flush()?;
-    Ok(diag.finish(if expanded.records.is_empty() {
+    Ok(diag.finish(if expanded.lines.is_empty() {
         Exit::NothingToDo
     } else {
         Exit::Success

@@ -35,10 +35,16 @@ impl SubdirList {
     /// Write `entries` to a new temporary file.  The entries must be validated
     /// pkgpaths: a line break in one would make two entries.
     pub fn new<S: AsRef<str>>(entries: &[S]) -> Result<Self, Error> {
+        Self::new_in(&std::env::temp_dir(), entries)
+    }
+
+    /// Like [`SubdirList::new`], with the file in `dir` (a log directory, where
+    /// a killed run's list stays beside its logs).
+    pub fn new_in<S: AsRef<str>>(dir: &Path, entries: &[S]) -> Result<Self, Error> {
         let mut file = tempfile::Builder::new()
             .prefix("portflow-subdirlist.")
-            .tempfile()
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
         let mut text = String::new();
         for e in entries {
             text.push_str(e.as_ref());
@@ -223,7 +229,19 @@ impl PortDirs {
         if let Some(k) = self.cache.get(dir) {
             return *k;
         }
-        let k = self.read_kind(dir);
+        let mut k = self.read_kind(dir);
+        if k == DirKind::Port {
+            // Ports do not nest: a Makefile inside a port (`files/Makefile`)
+            // does not make its directory a port.
+            let mut a = dir;
+            while let Some((up, _)) = a.rsplit_once('/') {
+                if self.kind(up) == DirKind::Port {
+                    k = DirKind::Plain;
+                    break;
+                }
+                a = up;
+            }
+        }
         self.cache.insert(dir.to_string(), k);
         k
     }
@@ -322,6 +340,7 @@ mod tests {
         mk("lang/php/8.3", ".include <bsd.port.mk>\n");
         fs::create_dir_all(t.path().join("lang/php/8.3/pkg")).unwrap();
         mk("lang/php/8.3/files/odd", ".include <bsd.port.mk>\n");
+        mk("lang/php/8.3/files", "all:\n\techo not a port\n");
         let mut d = PortDirs::new(t.path());
         assert_eq!(d.kind("lang"), DirKind::Group);
         assert_eq!(d.kind("lang/php"), DirKind::Group);
@@ -329,6 +348,8 @@ mod tests {
         assert_eq!(d.kind("lang/php/8.4"), DirKind::Missing);
         assert_eq!(d.kind(""), DirKind::Group);
         assert_eq!(d.kind("lang/php/8.3/pkg"), DirKind::Plain);
+        assert_eq!(d.kind("lang/php/8.3/files"), DirKind::Plain);
+        assert_eq!(d.kind("lang/php/8.3/files/odd"), DirKind::Plain);
         assert_eq!(d.ports_below("lang"), vec!["lang/php/8.2", "lang/php/8.3"]);
         assert_eq!(d.ports_below("lang/php/8.2"), vec!["lang/php/8.2"]);
     }

@@ -92,20 +92,22 @@ pub fn parse_line(line: &str, module: &str) -> Result<Line, String> {
         }]))
     };
     // cvs rdiff -s
+    // (A path in the ports tree has no space: the first one ends it.)
     if let Some(rest) = line.strip_prefix("File ") {
-        if let Some((p, revs)) = rest.split_once(" changed from revision ") {
-            let (from, to) = revs
-                .split_once(" to ")
-                .ok_or_else(|| format!("unrecognised cvs rdiff line: {line}"))?;
+        let bad = || format!("unrecognised cvs rdiff line: {line}");
+        let (p, tail) = rest.split_once(' ').ok_or_else(bad)?;
+        if let Some(revs) = tail.strip_prefix("changed from revision ") {
+            let (from, to) = revs.split_once(' ').ok_or_else(bad)?;
+            let to = to.strip_prefix("to ").ok_or_else(bad)?;
             return one(p, Status::Modified, Some(from), Some(to), true);
         }
-        if let Some((p, r)) = rest.split_once(" is new; ") {
+        if let Some(r) = tail.strip_prefix("is new; ") {
             return one(p, Status::Added, None, revision(r), true);
         }
-        if let Some((p, r)) = rest.split_once(" is removed; ") {
+        if let Some(r) = tail.strip_prefix("is removed; ") {
             return one(p, Status::Removed, revision(r), None, true);
         }
-        return Err(format!("unrecognised cvs rdiff line: {line}"));
+        return Err(bad());
     }
     // cvs update: messages
     if let Some(rest) = line.strip_prefix("cvs ") {
@@ -200,28 +202,41 @@ fn check_path(p: &str) -> Result<(), String> {
     if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return Err(format!("invalid path (empty, . or .. segment): {p}"));
     }
-    if p.chars().any(char::is_control) {
+    if p.bytes().any(|b| b < 0x20 || b == 0x7f) || p.chars().any(char::is_control) {
         return Err(format!("invalid path (control character): {p:?}"));
     }
     Ok(())
 }
 
-/// The result of mapping changes to ports.
+/// The result of mapping changes to ports.  Ports and removed ports refer to
+/// their changes by index into `changes`, each change kept once.
 #[derive(Debug, Default, PartialEq)]
 pub struct Delta {
-    /// pkgpath -> (changes, indirect reasons)
-    pub ports: BTreeMap<String, (BTreeSet<Change>, BTreeSet<String>)>,
-    pub removed: BTreeMap<String, BTreeSet<Change>>,
+    pub changes: Vec<Change>,
+    pub ports: std::collections::HashMap<String, PortEntry>,
+    pub removed: BTreeMap<String, Vec<usize>>,
     pub notices: Vec<(Level, String)>,
     said: std::collections::HashSet<String>,
 }
 
+/// The changes of one port and the reasons it was reached indirectly.
+#[derive(Debug, Default, PartialEq)]
+pub struct PortEntry {
+    pub changes: Vec<usize>,
+    pub why: BTreeSet<String>,
+}
+
 impl Delta {
-    fn port(&mut self, dir: &str, c: &Change, why: Option<String>) {
-        let e = self.ports.entry(dir.to_string()).or_default();
-        e.0.insert(c.clone());
+    fn port(&mut self, dir: &str, change: usize, why: Option<&str>) {
+        let e = match self.ports.get_mut(dir) {
+            Some(e) => e,
+            None => self.ports.entry(dir.to_string()).or_default(),
+        };
+        e.changes.push(change);
         if let Some(w) = why {
-            e.1.insert(w);
+            if !e.why.contains(w) {
+                e.why.insert(w.to_string());
+            }
         }
     }
 
@@ -229,6 +244,21 @@ impl Delta {
         if self.said.insert(msg.clone()) {
             self.notices.push((level, msg));
         }
+    }
+
+    /// The ports, sorted by pkgpath.
+    pub fn sorted_ports(&self) -> Vec<(&String, &PortEntry)> {
+        let mut v: Vec<_> = self.ports.iter().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    /// The changes of a port or removed port, sorted, each once.
+    pub fn changes_of<'a>(&'a self, idx: &[usize]) -> Vec<&'a Change> {
+        let mut v: Vec<&Change> = idx.iter().map(|&i| &self.changes[i]).collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }
 
@@ -263,22 +293,27 @@ pub fn port_by_path(path: &str) -> String {
 /// file goes to the nearest enclosing port directory and a `Makefile.inc` to every
 /// port below it; without, path rules decide.
 pub fn resolve(
-    changes: &[FileChange],
+    input: Vec<FileChange>,
     mut tree: Option<&mut PortDirs>,
     excludes: &[String],
 ) -> Delta {
     let mut delta = Delta::default();
+    let mut changes = Vec::with_capacity(input.len());
+    let mut known = Vec::with_capacity(input.len());
+    for fc in input {
+        changes.push(fc.change);
+        known.push(fc.known);
+    }
     // Directories whose Makefile a change list says is removed: removed ports.
-    let removed_makefiles: BTreeSet<&str> = changes
+    let removed_makefiles: BTreeSet<String> = changes
         .iter()
-        .filter(|c| c.change.status == Status::Removed && c.change.path.ends_with("/Makefile"))
-        .map(|c| parent(&c.change.path))
+        .filter(|c| c.status == Status::Removed && c.path.ends_with("/Makefile"))
+        .map(|c| parent(&c.path).to_string())
         .collect();
     // Removed-port candidates: dir -> (changes, any known add/modify)
-    let mut gone: BTreeMap<String, (BTreeSet<Change>, bool)> = BTreeMap::new();
+    let mut gone: BTreeMap<String, (Vec<usize>, bool)> = BTreeMap::new();
 
-    for fc in changes {
-        let c = &fc.change;
+    for (i, c) in changes.iter().enumerate() {
         let path = c.path.as_str();
         let name = path.rsplit('/').next().unwrap_or(path);
         let dir = parent(path);
@@ -301,7 +336,7 @@ pub fn resolve(
                 Some(t) => {
                     let why = format!("{path} changed");
                     for p in t.ports_below(dir) {
-                        delta.port(&p, c, Some(why.clone()));
+                        delta.port(&p, i, Some(&why));
                     }
                 }
                 None => delta.notice(
@@ -319,10 +354,9 @@ pub fn resolve(
             None => {
                 let p = port_by_path(path);
                 if removed_makefiles.contains(p.as_str()) {
-                    let e = gone.entry(p).or_default();
-                    e.0.insert(c.clone());
+                    gone.entry(p).or_default().0.push(i);
                 } else {
-                    delta.port(&p, c, None);
+                    delta.port(&p, i, None);
                 }
             }
             Some(t) => {
@@ -339,7 +373,7 @@ pub fn resolve(
                     kind = t.kind(a);
                 }
                 match kind {
-                    DirKind::Port => delta.port(a, c, None),
+                    DirKind::Port => delta.port(a, i, None),
                     // A category or group file, or a file in a plain directory.
                     _ if !passed_missing => {}
                     _ => {
@@ -360,8 +394,8 @@ pub fn resolve(
                             continue;
                         }
                         let e = gone.entry(cand).or_default();
-                        e.0.insert(c.clone());
-                        e.1 |= fc.known && c.status != Status::Removed;
+                        e.0.push(i);
+                        e.1 |= known[i] && c.status != Status::Removed;
                     }
                 }
             }
@@ -373,13 +407,14 @@ pub fn resolve(
                 Level::Warning,
                 format!("{dir}: changed but not in the ports tree: is the checkout up to date?"),
             );
-            for c in &chs {
-                delta.port(&dir, c, None);
+            for i in chs {
+                delta.port(&dir, i, None);
             }
         } else {
             delta.removed.insert(dir, chs);
         }
     }
+    delta.changes = changes;
     // Invalid directories cannot become pkgpaths.
     let bad: Vec<String> = delta
         .ports
@@ -412,28 +447,41 @@ pub fn resolve(
     delta
 }
 
-/// The records of a delta, ports first, then removed ports, then notices.
-pub fn records(delta: &Delta) -> Vec<Record> {
-    let mut out = Vec::new();
-    for (dir, (changes, why)) in &delta.ports {
-        let mut r = Record::new("port");
-        r.set("pkgpath", dir.as_str());
-        r.set_changes(&changes.iter().cloned().collect::<Vec<_>>());
-        if !why.is_empty() {
-            r.set("why", why.iter().cloned().collect::<Vec<_>>().join("; "));
-        }
-        out.push(r);
+/// A port or removed record as written: the fields in their documented order.
+#[derive(serde::Serialize)]
+struct PortOut<'a> {
+    kind: &'static str,
+    v: u64,
+    pkgpath: &'a str,
+    changes: Vec<&'a Change>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<String>,
+}
+
+/// Write the records of a delta: ports first, then removed ports, then notices.
+pub fn write_records(delta: &Delta, out: &mut Output) -> Result<(), Error> {
+    for (dir, e) in delta.sorted_ports() {
+        out.serialize(&PortOut {
+            kind: "port",
+            v: crate::record::VERSION,
+            pkgpath: dir,
+            changes: delta.changes_of(&e.changes),
+            why: (!e.why.is_empty()).then(|| e.why.iter().cloned().collect::<Vec<_>>().join("; ")),
+        })?;
     }
-    for (dir, changes) in &delta.removed {
-        let mut r = Record::new("removed");
-        r.set("pkgpath", dir.as_str());
-        r.set_changes(&changes.iter().cloned().collect::<Vec<_>>());
-        out.push(r);
+    for (dir, idx) in &delta.removed {
+        out.serialize(&PortOut {
+            kind: "removed",
+            v: crate::record::VERSION,
+            pkgpath: dir,
+            changes: delta.changes_of(idx),
+            why: None,
+        })?;
     }
     for (level, msg) in &delta.notices {
-        out.push(Record::notice(TOOL, *level, msg.as_str()));
+        out.record(&Record::notice(TOOL, *level, msg.as_str()))?;
     }
-    out
+    Ok(())
 }
 
 /// Read `<dir>/CVS/<file>`, trimmed.
@@ -503,15 +551,12 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     };
     let mut out = Output::stdout();
     let mut changes: Vec<FileChange> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
     let mut notices: Vec<(Level, String)> = Vec::new();
     let mut take = |line: &str, module: &str, loc: &Loc, diag: &Diag| match parse_line(line, module)
     {
         Ok(Line::Changes(v)) => {
             for c in v {
-                if seen.insert(c.clone()) {
-                    changes.push(c);
-                }
+                changes.push(c);
             }
         }
         Ok(Line::Notice(l, m)) => notices.push((l, m)),
@@ -588,7 +633,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     }
 
     let mut dirs = tree_dir.map(PortDirs::new);
-    let mut delta = resolve(&changes, dirs.as_mut(), &args.exclude);
+    let mut delta = resolve(changes, dirs.as_mut(), &args.exclude);
     let mut all = notices;
     all.append(&mut delta.notices);
     delta.notices = all;
@@ -600,7 +645,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         }
     }
     if args.text {
-        for d in delta.ports.keys() {
+        for (d, _) in delta.sorted_ports() {
             out.line(d)?;
         }
         for (level, msg) in &delta.notices {
@@ -609,9 +654,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             }
         }
     } else {
-        for r in records(&delta) {
-            out.record(&r)?;
-        }
+        write_records(&delta, &mut out)?;
     }
     out.flush()?;
     Ok(diag.finish(if delta.ports.is_empty() {

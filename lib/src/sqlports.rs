@@ -85,11 +85,17 @@ impl Sqlports {
         let mut st = self
             .conn
             .prepare_cached(
+                // Every path of a port is its directory or starts with
+                // `<dir>,`: the range over the unique FullPkgPath index finds
+                // them without a scan (sqlports has no index on PkgPath), and
+                // the PkgPath test keeps the lookup exact.
                 "SELECT DISTINCT c.FullPkgPath
                    FROM _Paths d
                    JOIN _Paths p ON p.PkgPath = d.Id
                    JOIN _Paths c ON c.Id = p.Canonical
                   WHERE d.FullPkgPath = ?1
+                    AND (p.FullPkgPath = ?1
+                         OR (p.FullPkgPath >= ?1 || ',' AND p.FullPkgPath < ?1 || '-'))
                   ORDER BY c.FullPkgPath",
             )
             .map_err(|e| self.db_error(e))?;

@@ -113,6 +113,7 @@ impl Builder<'_> {
 /// Create `db` from dump-vars text.  Fails when the text holds no path.
 pub fn build(db: &Path, dump: &str) -> Result<usize, String> {
     let entries = parse_dump(dump);
+    let dumped: std::collections::HashSet<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
     if entries.is_empty() {
         return Err("dump-vars output holds no pkgpath".into());
     }
@@ -172,7 +173,7 @@ pub fn build(db: &Path, dump: &str) -> Result<usize, String> {
                     } else {
                         format!("{flavorless},{s}")
                     };
-                    if entries.iter().any(|(p, _)| *p == sp) {
+                    if dumped.contains(sp.as_str()) {
                         let sid = b.path_id(&sp).map_err(e)?;
                         tx.execute(
                             "INSERT OR IGNORE INTO _Multi (FullPkgPath, Value, SubPkgPath) VALUES (?1, ?2, ?3)",
