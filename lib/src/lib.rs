@@ -11,6 +11,7 @@ pub mod error;
 pub mod glob;
 pub mod host;
 pub mod jsonl;
+pub mod mail;
 pub mod pkgpath;
 pub mod ports;
 pub mod record;
@@ -20,6 +21,8 @@ pub mod clean_env;
 pub mod collect_built;
 pub mod pkgpath_expand;
 pub mod ports_delta;
+pub mod rsync_list;
+pub mod summary_mail;
 
 pub use diag::{Diag, Exit, Loc};
 pub use error::Error;

@@ -9,4 +9,8 @@ mod fixture;
 mod manpages;
 mod pkgpath_expand;
 mod ports_delta;
+mod rsync_list;
+mod smtpd;
+mod sshd;
+mod summary_mail;
 mod vcs;

@@ -20,6 +20,8 @@ const TOOLS: &[(&str, CommandFn)] = &[
     ("pkgpath-expand", portflow::pkgpath_expand::Args::command),
     ("clean-env", portflow::clean_env::Args::command),
     ("collect-built", portflow::collect_built::Args::command),
+    ("rsync-list", portflow::rsync_list::Args::command),
+    ("summary-mail", portflow::summary_mail::Args::command),
 ];
 
 /// The record kinds of DESIGN.md section 3 and their fields: each kind needs a

@@ -17,6 +17,8 @@ pub fn bin(name: &str) -> PathBuf {
         "pkgpath-expand" => env!("CARGO_BIN_EXE_pkgpath-expand"),
         "clean-env" => env!("CARGO_BIN_EXE_clean-env"),
         "collect-built" => env!("CARGO_BIN_EXE_collect-built"),
+        "rsync-list" => env!("CARGO_BIN_EXE_rsync-list"),
+        "summary-mail" => env!("CARGO_BIN_EXE_summary-mail"),
         other => panic!("no binary {other}"),
     })
 }

@@ -1,0 +1,854 @@
+//! rsync-list: copy the package files of a batch to the signing host with rsync.
+//!
+//! The `package` records (or plain file names with `--source`) are grouped by the
+//! directory their files are in; for each directory one files-from list is written
+//! and the real rsync is run once, never through a shell:
+//!
+//! ```text
+//! rsync -a --copy-links --files-from=LIST --out-format='%i %b %n' [--dry-run]
+//!     [--rsh=CMD] -- SRC/ DEST/
+//! ```
+//!
+//! rsync's own per-file output (`%i`, logged at the end of each file's transfer
+//! because `%b` is asked for) tells which files it sent; the others are unchanged.
+//! One `transfer` record per file follows the input records, which pass through
+//! first, unchanged and in order.  Bad file names are rejected before rsync runs.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+use crate::diag::{Diag, Exit, Loc};
+use crate::host::check_batch;
+use crate::jsonl::{Inputs, Item, Output};
+use crate::record::{Level, Record, RecordError};
+use crate::Error;
+
+pub const TOOL: &str = "rsync-list";
+
+/// How many lines of rsync's standard error a failure message quotes.
+const TAIL_LINES: usize = 5;
+/// How long such a message may be, in bytes.
+const TAIL_BYTES: usize = 1000;
+/// How much of rsync's standard error is kept to find the files it names.
+const STDERR_KEPT: usize = 4 << 20;
+
+/// Copy the package files of a batch to the signing host with rsync.
+#[derive(clap::Parser, Debug)]
+#[command(name = "rsync-list", version, max_term_width = 100)]
+pub struct Args {
+    /// Print the files-from list (the file names, sorted and unique) and run nothing;
+    /// every operand is then an input.
+    #[arg(short = 't', long = "text")]
+    pub text: bool,
+    /// Run rsync with --dry-run: the records say what would be sent.
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// The remote shell for a host:path destination, given to rsync as --rsh.
+    #[arg(long, value_name = "CMD")]
+    pub rsh: Option<String>,
+    /// The rsync program.
+    #[arg(long, value_name = "PATH", default_value = "rsync")]
+    pub rsync: OsString,
+    /// The directory that holds the files named by plain lines.
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// MACHINE_ARCH stamped on transfers whose package record has none.
+    #[arg(long, env = "MACHINE_ARCH", value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// The batch id stamped on transfers whose package record has none.
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
+    /// Where to copy to: a directory, or host:path over the remote shell.
+    #[arg(value_name = "DEST", required_unless_present = "text")]
+    pub dest: Option<String>,
+    /// Inputs: package records or file names, one a line; standard input when none.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn main() -> std::process::ExitCode {
+    let args: Args = crate::diag::parse_args(TOOL);
+    let diag = Diag::new(TOOL);
+    let r = run(&args, &diag);
+    diag.exit(r)
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Unchanged,
+    Failed(String),
+}
+
+impl Outcome {
+    fn status(&self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// One file to transfer.
+struct Entry {
+    file: String,
+    /// Index into `Plan::sources`.
+    source: usize,
+    arch: Option<String>,
+    batch: Option<String>,
+}
+
+/// The files to transfer, in the order first read, grouped by source directory.
+#[derive(Default)]
+struct Plan {
+    sources: Vec<PathBuf>,
+    source_index: HashMap<PathBuf, usize>,
+    entries: Vec<Entry>,
+    /// File name -> index into `entries`.
+    by_name: HashMap<String, usize>,
+}
+
+impl Plan {
+    /// Add a file; an error message when the same name comes from another
+    /// directory (both would land on the same destination file).
+    fn add(
+        &mut self,
+        dir: PathBuf,
+        file: &str,
+        arch: Option<String>,
+        batch: Option<String>,
+    ) -> Result<(), String> {
+        if let Some(&i) = self.by_name.get(file) {
+            let first = &self.sources[self.entries[i].source];
+            if *first == dir {
+                return Ok(()); // the same file again
+            }
+            return Err(format!(
+                "{file:?} is given from both {} and {}",
+                first.display(),
+                dir.display()
+            ));
+        }
+        let source = match self.source_index.get(&dir) {
+            Some(&s) => s,
+            None => {
+                self.sources.push(dir.clone());
+                self.source_index.insert(dir, self.sources.len() - 1);
+                self.sources.len() - 1
+            }
+        };
+        self.by_name.insert(file.to_string(), self.entries.len());
+        self.entries.push(Entry {
+            file: file.to_string(),
+            source,
+            arch,
+            batch,
+        });
+        Ok(())
+    }
+}
+
+/// Why a file name cannot go into a files-from list; `None` when it can.  Only a
+/// plain file name of printable ASCII is accepted: no `/`, nothing rsync or a
+/// shell would read another way (a leading `-`, `.`, or the `#` and `;` that start
+/// a files-from comment), no white space or control characters.
+pub fn check_file_name(name: &str) -> Option<String> {
+    let why = if name.is_empty() {
+        "empty".to_string()
+    } else if name.contains('/') {
+        "contains '/'".to_string()
+    } else if let Some(c) = name.chars().next().filter(|c| ".-#;".contains(*c)) {
+        format!("starts with '{c}'")
+    } else if let Some(c) = name.chars().find(|c| !c.is_ascii_graphic() || *c == '\\') {
+        format!("character {c:?} not allowed")
+    } else {
+        return None;
+    };
+    Some(format!("invalid file name {name:?}: {why}"))
+}
+
+/// The source directory and file name of a `package` record: `path` must be
+/// absolute and end in `/<file>`.
+fn package_file(r: &Record) -> Result<(PathBuf, String), String> {
+    let field = |e: RecordError| e.to_string();
+    let file = r.require_str("file").map_err(field)?;
+    let path = r.require_str("path").map_err(field)?;
+    if let Some(why) = check_file_name(file) {
+        return Err(format!("package record: {why}"));
+    }
+    if !path.starts_with('/') {
+        return Err(format!("package record: path {path:?} is not absolute"));
+    }
+    let dir = path
+        .strip_suffix(file)
+        .and_then(|d| d.strip_suffix('/'))
+        .ok_or_else(|| format!("package record: path {path:?} does not end in \"/{file}\""))?;
+    if let Some(c) = dir.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "package record: path {path:?}: character {c:?} not allowed"
+        ));
+    }
+    Ok((
+        PathBuf::from(if dir.is_empty() { "/" } else { dir }),
+        file.to_string(),
+    ))
+}
+
+/// A string field of a record, when it is a string.
+fn str_field(r: &Record, field: &str) -> Option<String> {
+    r.str(field).map(str::to_string)
+}
+
+/// The settings checked before any input is read (exit 2 when wrong).
+struct Settings {
+    dest: Option<String>,
+    source: Option<PathBuf>,
+    arch: Option<String>,
+    batch: Option<String>,
+    inputs: Vec<PathBuf>,
+}
+
+fn settings(args: &Args) -> Result<Settings, Error> {
+    if let Some(a) = &args.arch {
+        let ok = !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(Error::Usage(format!("invalid MACHINE_ARCH {a:?}")));
+        }
+    }
+    if let Some(b) = &args.batch {
+        check_batch(b)?;
+    }
+    let mut inputs = args.files.clone();
+    let mut dest = None;
+    if args.text {
+        // No destination: every operand is an input.
+        if let Some(d) = &args.dest {
+            inputs.insert(0, PathBuf::from(d));
+        }
+    } else {
+        let d = args.dest.clone().unwrap_or_default();
+        if d.is_empty() {
+            return Err(Error::Usage("the destination DEST is missing".into()));
+        }
+        if d.starts_with('-') {
+            return Err(Error::Usage(format!(
+                "invalid destination {d:?}: starts with '-'"
+            )));
+        }
+        if d.chars().any(char::is_control) {
+            return Err(Error::Usage(format!(
+                "invalid destination {d:?}: control character"
+            )));
+        }
+        dest = Some(d);
+    }
+    let source = match &args.source {
+        Some(s) if !args.text => {
+            if !s.is_dir() {
+                return Err(Error::Usage(format!(
+                    "--source {}: not a directory",
+                    s.display()
+                )));
+            }
+            // Absolute, so that rsync never takes it for host:path.
+            Some(std::path::absolute(s).map_err(|e| Error::io(s, e))?)
+        }
+        Some(s) => Some(s.clone()),
+        None => None,
+    };
+    Ok(Settings {
+        dest,
+        source,
+        arch: args.arch.clone(),
+        batch: args.batch.clone(),
+        inputs,
+    })
+}
+
+pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
+    let mut set = settings(args)?;
+    let mut out = Output::stdout();
+    let mut plan = Plan::default();
+    let mut notices: Vec<Record> = Vec::new();
+    let text = args.text;
+    let mut learned_batch: Option<String> = None;
+
+    // A rejected input: an error on stderr, a notice in the records.
+    let reject = |loc: &Loc, msg: String, notices: &mut Vec<Record>| {
+        diag.error_at(loc, format_args!("{msg}: not transferred"));
+        if !text {
+            notices.push(Record::notice(
+                TOOL,
+                Level::Error,
+                format!("{msg}: not transferred"),
+            ));
+        }
+    };
+
+    Inputs::new(&set.inputs).for_each(diag, |item, loc: &Loc| {
+        match item {
+            Item::Record(r) => {
+                if !text {
+                    out.record(&r)?;
+                }
+                if r.is("batch") && learned_batch.is_none() {
+                    learned_batch = r
+                        .str("id")
+                        .filter(|id| check_batch(id).is_ok())
+                        .map(str::to_string);
+                }
+                if !r.is("package") {
+                    return Ok(());
+                }
+                match package_file(&r) {
+                    Ok((dir, file)) => {
+                        let (arch, batch) = (str_field(&r, "arch"), str_field(&r, "batch"));
+                        if let Err(m) = plan.add(dir, &file, arch, batch) {
+                            reject(loc, m, &mut notices);
+                        }
+                    }
+                    Err(m) => reject(loc, m, &mut notices),
+                }
+            }
+            Item::Text(name) => {
+                if let Some(why) = check_file_name(&name) {
+                    reject(loc, why, &mut notices);
+                    return Ok(());
+                }
+                let dir = match &set.source {
+                    Some(s) => s.clone(),
+                    None if text => PathBuf::new(),
+                    None => {
+                        reject(
+                            loc,
+                            format!("{name:?}: a plain file name needs --source DIR"),
+                            &mut notices,
+                        );
+                        return Ok(());
+                    }
+                };
+                if let Err(m) = plan.add(dir, &name, None, None) {
+                    reject(loc, m, &mut notices);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if set.batch.is_none() {
+        set.batch = learned_batch;
+    }
+
+    if text {
+        if plan.sources.len() > 1 {
+            diag.warn(format_args!(
+                "warning: the list holds the files of {} source directories: {}",
+                plan.sources.len(),
+                plan.sources
+                    .iter()
+                    .map(|s| s.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let names: BTreeSet<&str> = plan.entries.iter().map(|e| e.file.as_str()).collect();
+        for n in names {
+            out.line(n)?;
+        }
+        out.flush()?;
+        return Ok(diag.finish(if plan.entries.is_empty() {
+            Exit::NothingToDo
+        } else {
+            Exit::Success
+        }));
+    }
+
+    let dest = set.dest.clone().unwrap_or_default();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.entries.len()];
+    for (s, src) in plan.sources.iter().enumerate() {
+        // The files of this directory that are there; the others fail now.
+        let mut names: Vec<(usize, &str)> = Vec::new();
+        for (i, e) in plan
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.source == s)
+        {
+            let path = src.join(&e.file);
+            match fs::metadata(&path) {
+                Ok(m) if m.is_file() => names.push((i, &e.file)),
+                Ok(_) => {
+                    let m = format!("{}: not a regular file", path.display());
+                    diag.error(format_args!("{m}: not transferred"));
+                    outcomes[i] = Some(Outcome::Failed(m));
+                }
+                Err(err) => {
+                    let m = format!("{}: {}", path.display(), io_message(&err));
+                    diag.error(format_args!("{m}: not transferred"));
+                    outcomes[i] = Some(Outcome::Failed(m));
+                }
+            }
+        }
+        if names.is_empty() {
+            continue;
+        }
+        let list: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
+        let got = transfer(args, src, &dest, &list, diag);
+        for ((i, _), o) in names.iter().zip(got) {
+            outcomes[*i] = Some(o);
+        }
+    }
+
+    for n in &mut notices {
+        stamp(n, None, None, &set);
+    }
+    for n in &notices {
+        out.record(n)?;
+    }
+    for (e, o) in plan.entries.iter().zip(outcomes) {
+        let o = o.unwrap_or_else(|| Outcome::Failed("not transferred".into()));
+        let mut r = Record::new("transfer");
+        r.set("file", e.file.as_str());
+        r.set("dest", dest.as_str());
+        r.set("status", o.status());
+        if let Outcome::Failed(m) = &o {
+            r.set("message", m.as_str());
+        }
+        if args.dry_run {
+            r.set("dry_run", true);
+        }
+        stamp(&mut r, e.batch.as_deref(), e.arch.as_deref(), &set);
+        out.record(&r)?;
+    }
+    out.flush()?;
+    Ok(diag.finish(if plan.entries.is_empty() {
+        Exit::NothingToDo
+    } else {
+        Exit::Success
+    }))
+}
+
+/// Stamp `batch` and `arch`: those of the package record, else the settings.
+fn stamp(r: &mut Record, batch: Option<&str>, arch: Option<&str>, set: &Settings) {
+    if let Some(b) = batch.or(set.batch.as_deref()) {
+        r.set_default("batch", b);
+    }
+    if let Some(a) = arch.or(set.arch.as_deref()) {
+        r.set_default("arch", a);
+    }
+}
+
+/// An I/O error as a person reads it, without Rust's `(os error N)`.
+fn io_message(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// One line of rsync's `--out-format='%i %b %n'` output: whether the file was
+/// sent (`<`, `>`, `c`, `h`) or only looked at (`.`), and its name.  Directory
+/// lines and rsync's own messages are `None`.
+fn parse_item(line: &str) -> Option<(bool, &str)> {
+    let mut it = line.splitn(3, ' ');
+    let code = it.next()?.as_bytes();
+    let bytes = it.next()?;
+    let name = it.next()?;
+    if code.len() < 2
+        || code[1] != b'f'
+        || bytes.is_empty()
+        || !bytes
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
+    {
+        return None;
+    }
+    match code[0] {
+        b'<' | b'>' | b'c' | b'h' => Some((true, name)),
+        b'.' => Some((false, name)),
+        _ => None,
+    }
+}
+
+/// Whether an rsync error line is about `file`: a word of it, or the last part
+/// of a path in it, is the file or rsync's temporary `.<file>.XXXXXX`.
+fn names_file(line: &str, file: &str) -> bool {
+    line.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+        .map(|w| w.trim_end_matches([':', ',']))
+        .map(|w| w.rsplit('/').next().unwrap_or(w))
+        .any(|w| {
+            w == file
+                || w.strip_prefix('.')
+                    .and_then(|t| t.strip_prefix(file))
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+}
+
+/// The lines of a program's output, read to the end: the first `keep` bytes of
+/// them, and the last few lines in any case.
+fn read_lines(r: impl Read, keep: usize) -> Vec<String> {
+    let mut r = BufReader::new(r);
+    let mut lines = Vec::new();
+    let mut late: VecDeque<String> = VecDeque::new();
+    let mut kept = 0;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let l = String::from_utf8_lossy(&buf);
+                let l = l.trim_end_matches(['\n', '\r']).to_string();
+                if kept < keep {
+                    kept += n;
+                    lines.push(l);
+                } else {
+                    if late.len() == TAIL_LINES {
+                        late.pop_front();
+                    }
+                    late.push_back(l);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    lines.extend(late);
+    lines
+}
+
+/// The last lines of a program's standard error, as one line.
+fn tail(stderr: &[String]) -> String {
+    let lines: Vec<&str> = stderr
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    let mut t = lines[start..].join("; ");
+    if t.len() > TAIL_BYTES {
+        let mut cut = t.len() - TAIL_BYTES;
+        while !t.is_char_boundary(cut) {
+            cut += 1;
+        }
+        t = format!("...{}", &t[cut..]);
+    }
+    t
+}
+
+fn describe(status: ExitStatus) -> String {
+    match status.code() {
+        Some(c) => format!("exit {c}"),
+        None => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::ExitStatusExt;
+                if let Some(s) = status.signal() {
+                    return format!("killed by signal {s}");
+                }
+            }
+            status.to_string()
+        }
+    }
+}
+
+/// DEST as a directory for rsync: with a trailing `/`, or else rsync copies a
+/// list of one file to a DEST that does not exist as that file.  `host:` (the
+/// remote home directory) stays as it is.
+fn dest_dir(dest: &str) -> String {
+    if dest.ends_with(['/', ':']) {
+        dest.to_string()
+    } else {
+        format!("{dest}/")
+    }
+}
+
+/// Run rsync once for the files `names` of `src`; their outcomes, in order.
+fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) -> Vec<Outcome> {
+    let program = args.rsync.to_string_lossy().into_owned();
+    let failed_all = |m: String| -> Vec<Outcome> {
+        diag.error(format_args!(
+            "{} to {dest}: {m}: {} file(s) not transferred",
+            src.display(),
+            names.len()
+        ));
+        names.iter().map(|_| Outcome::Failed(m.clone())).collect()
+    };
+
+    // The files-from list, sorted as rsync's manual advises.
+    let mut sorted: Vec<&str> = names.to_vec();
+    sorted.sort_unstable();
+    let list = match tempfile::Builder::new()
+        .prefix("rsync-list.")
+        .suffix(".files")
+        .tempfile()
+        .and_then(|mut f| {
+            for n in &sorted {
+                writeln!(f, "{n}")?;
+            }
+            f.flush()?;
+            Ok(f)
+        }) {
+        Ok(f) => f,
+        Err(e) => return failed_all(format!("cannot write the files-from list: {e}")),
+    };
+
+    let mut srcarg = src.as_os_str().to_owned();
+    if !src.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        srcarg.push("/");
+    }
+    let mut from = OsString::from("--files-from=");
+    from.push(list.path());
+    let mut cmd = Command::new(&args.rsync);
+    cmd.arg("-a")
+        .arg("--copy-links")
+        .arg(from)
+        .arg("--out-format=%i %b %n");
+    if args.dry_run {
+        cmd.arg("--dry-run");
+    }
+    if let Some(rsh) = &args.rsh {
+        cmd.arg(format!("--rsh={rsh}"));
+    }
+    cmd.arg("--").arg(&srcarg).arg(dest_dir(dest));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+
+    diag.progress(format_args!(
+        "rsync {} file(s) from {} to {dest}",
+        names.len(),
+        src.display()
+    ));
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return failed_all(format!(
+                "{program}: not found: install it (apt-get install rsync, pkg_add rsync) or give --rsync"
+            ))
+        }
+        Err(e) => return failed_all(format!("{program}: cannot run: {}", io_message(&e))),
+    };
+    // Both pipes are read to the end, whatever comes, so that rsync never blocks.
+    let stderr = child
+        .stderr
+        .take()
+        .map(|e| std::thread::spawn(move || read_lines(e, STDERR_KEPT)));
+    // File name -> sent (true) or looked at (false), from rsync's own lines.
+    let mut reported: HashMap<String, bool> = HashMap::new();
+    if let Some(o) = child.stdout.take() {
+        let mut r = BufReader::new(o);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+            let line = String::from_utf8_lossy(&buf);
+            if let Some((sent, name)) = parse_item(line.trim_end_matches(['\n', '\r'])) {
+                if sent {
+                    diag.progress(format_args!("sent {name} to {dest}"));
+                }
+                *reported.entry(name.to_string()).or_default() |= sent;
+            }
+        }
+    }
+    let status = child.wait();
+    let errlines = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => return failed_all(format!("{program}: {}", io_message(&e))),
+    };
+
+    let from_rsync = |name: &str| match reported.get(name) {
+        Some(true) => Outcome::Sent,
+        _ => Outcome::Unchanged,
+    };
+    if status.success() {
+        return names.iter().map(|n| from_rsync(n)).collect();
+    }
+
+    // rsync failed: a file an error line names failed with that line.
+    let wanted: HashSet<&str> = names.iter().copied().collect();
+    let named: HashMap<&str, &str> = wanted
+        .iter()
+        .filter_map(|n| {
+            errlines
+                .iter()
+                .find(|l| names_file(l, n))
+                .map(|l| (*n, l.trim()))
+        })
+        .collect();
+    let mut whole = format!(
+        "{program} failed ({}): {}",
+        describe(status),
+        tail(&errlines)
+    );
+    if errlines.iter().any(|l| l.contains("Failed to exec ssh")) {
+        whole.push_str(" (install ssh: apt-get install openssh-client, or give --rsh)");
+    }
+    // Exit 23 and 24 are partial transfers: rsync went through the list and
+    // named what failed; otherwise it stopped, and what it did not report failed.
+    let partial = matches!(status.code(), Some(23 | 24)) && !named.is_empty();
+    let outcomes: Vec<Outcome> = names
+        .iter()
+        .map(|n| {
+            if let Some(l) = named.get(n) {
+                diag.error(format_args!(
+                    "{}: {l}: not transferred",
+                    src.join(n).display()
+                ));
+                Outcome::Failed(l.to_string())
+            } else if reported.contains_key(*n) || partial {
+                from_rsync(n)
+            } else {
+                Outcome::Failed(whole.clone())
+            }
+        })
+        .collect();
+    let lost = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Failed(m) if *m == whole))
+        .count();
+    if lost > 0 {
+        diag.error(format_args!(
+            "{} to {dest}: {whole}: {lost} file(s) not transferred",
+            src.display()
+        ));
+    } else if named.is_empty() {
+        // Every file was reported, yet rsync failed: still say so.
+        diag.error(format_args!("{} to {dest}: {whole}", src.display()));
+    }
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        for ok in [
+            "curl-8.9.1.tgz",
+            "debug-vim-9.1.0-gtk2.tgz",
+            "gtk+3-3.24.tgz",
+            "a..b",
+        ] {
+            assert_eq!(check_file_name(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("a/b.tgz", "contains '/'"),
+            ("..", "starts with '.'"),
+            (".hidden", "starts with '.'"),
+            ("-rf.tgz", "starts with '-'"),
+            ("#x.tgz", "starts with '#'"),
+            (";x.tgz", "starts with ';'"),
+            ("a b.tgz", "character ' ' not allowed"),
+            ("a\u{1}.tgz", "character '\\u{1}' not allowed"),
+            ("caf\u{e9}.tgz", "character 'é' not allowed"),
+        ] {
+            let m = check_file_name(bad).unwrap_or_default();
+            assert!(m.ends_with(why), "{bad:?}: {m}");
+        }
+    }
+
+    #[test]
+    fn package_records() {
+        let r = |s: &str| Record::parse(s).unwrap();
+        assert_eq!(
+            package_file(&r(
+                r#"{"kind":"package","v":1,"file":"a.tgz","path":"/p/amd64/ftp/a.tgz"}"#
+            )),
+            Ok((PathBuf::from("/p/amd64/ftp"), "a.tgz".into()))
+        );
+        assert_eq!(
+            package_file(&r(
+                r#"{"kind":"package","v":1,"file":"a.tgz","path":"/a.tgz"}"#
+            )),
+            Ok((PathBuf::from("/"), "a.tgz".into()))
+        );
+        for (bad, why) in [
+            (
+                r#"{"kind":"package","v":1,"path":"/p/a.tgz"}"#,
+                "field \"file\" is missing",
+            ),
+            (
+                r#"{"kind":"package","v":1,"file":"a.tgz"}"#,
+                "field \"path\" is missing",
+            ),
+            (
+                r#"{"kind":"package","v":1,"file":"a.tgz","path":"p/a.tgz"}"#,
+                "is not absolute",
+            ),
+            (
+                r#"{"kind":"package","v":1,"file":"a.tgz","path":"/p/xa.tgz"}"#,
+                "does not end in \"/a.tgz\"",
+            ),
+            (
+                r#"{"kind":"package","v":1,"file":"..","path":"/p/.."}"#,
+                "invalid file name \"..\": starts with '.'",
+            ),
+        ] {
+            let e = package_file(&r(bad)).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn rsync_lines() {
+        assert_eq!(parse_item(">f+++++++++ 45 a.tgz"), Some((true, "a.tgz")));
+        assert_eq!(parse_item("<f.st...... 1,024 a.tgz"), Some((true, "a.tgz")));
+        assert_eq!(parse_item(".f...p..... 0 b.tgz"), Some((false, "b.tgz")));
+        assert_eq!(parse_item("cd+++++++++ 0 ./"), None);
+        assert_eq!(parse_item("created directory /x/y"), None);
+        assert_eq!(parse_item("*deleting x"), None);
+    }
+
+    #[test]
+    fn error_lines_name_files() {
+        let l = r#"rsync: [receiver] mkstemp "/d/.curl-8.9.1.tgz.Ab12Cd" failed: Permission denied (13)"#;
+        assert!(names_file(l, "curl-8.9.1.tgz"));
+        assert!(!names_file(l, "debug-curl-8.9.1.tgz"));
+        let l = r#"rsync: [sender] link_stat "/s/debug-curl-8.9.1.tgz" failed: No such file"#;
+        assert!(names_file(l, "debug-curl-8.9.1.tgz"));
+        assert!(!names_file(l, "curl-8.9.1.tgz"));
+        assert!(!names_file("rsync error: code 23", "a.tgz"));
+    }
+
+    #[test]
+    fn destinations() {
+        assert_eq!(dest_dir("/a/b"), "/a/b/");
+        assert_eq!(dest_dir("/a/b/"), "/a/b/");
+        assert_eq!(dest_dir("signer:/build"), "signer:/build/");
+        assert_eq!(dest_dir("signer:"), "signer:");
+    }
+
+    #[test]
+    fn long_output_is_read_to_the_end() {
+        let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let lines = read_lines(text.as_bytes(), 100);
+        assert_eq!(lines.len(), 14 + TAIL_LINES); // 10 of 7 bytes, 4 of 8
+        assert_eq!(lines[0], "line 0");
+        assert_eq!(lines.last().map(String::as_str), Some("line 999"));
+    }
+
+    #[test]
+    fn tails() {
+        let lines: Vec<String> = (1..=8).map(|i| format!("line {i}")).collect();
+        assert_eq!(tail(&lines), "line 4; line 5; line 6; line 7; line 8");
+        let long = vec!["é".repeat(TAIL_BYTES)];
+        assert!(tail(&long).len() <= TAIL_BYTES + 4);
+    }
+}
