@@ -17,6 +17,7 @@ pub mod ports;
 pub mod record;
 pub mod sqlports;
 
+pub mod build_list;
 pub mod clean_env;
 pub mod collect_built;
 pub mod pkgpath_expand;

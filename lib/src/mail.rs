@@ -7,10 +7,6 @@
 //! through lettre; the maildir and the outbox are written here: one file per
 //! message, written in `tmp/` then renamed into `new/`.
 
-// File::lock and friends are std since Rust 1.89, above the workspace's declared
-// rust-version; DESIGN.md section 7 asks for them over a crate.
-#![allow(clippy::incompatible_msrv)]
-
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

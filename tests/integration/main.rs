@@ -3,6 +3,7 @@
 mod support;
 
 mod bad_input;
+mod build_list;
 mod clean_env;
 mod collect_built;
 mod fixture;

@@ -18,6 +18,7 @@ type CommandFn = fn() -> clap::Command;
 const TOOLS: &[(&str, CommandFn)] = &[
     ("ports-delta", portflow::ports_delta::Args::command),
     ("pkgpath-expand", portflow::pkgpath_expand::Args::command),
+    ("build-list", portflow::build_list::Args::command),
     ("clean-env", portflow::clean_env::Args::command),
     ("collect-built", portflow::collect_built::Args::command),
     ("rsync-list", portflow::rsync_list::Args::command),

@@ -15,6 +15,7 @@ pub fn bin(name: &str) -> PathBuf {
     PathBuf::from(match name {
         "ports-delta" => env!("CARGO_BIN_EXE_ports-delta"),
         "pkgpath-expand" => env!("CARGO_BIN_EXE_pkgpath-expand"),
+        "build-list" => env!("CARGO_BIN_EXE_build-list"),
         "clean-env" => env!("CARGO_BIN_EXE_clean-env"),
         "collect-built" => env!("CARGO_BIN_EXE_collect-built"),
         "rsync-list" => env!("CARGO_BIN_EXE_rsync-list"),

@@ -1,0 +1,398 @@
+//! The log directory of one batch: per-entry logs, the journal, the locks.
+//!
+//! ```text
+//! <log-dir>/<batch>/
+//!     journal          one `build` record per finished entry, appended and fsync'd
+//!     lock             held (flock) by the build-list running the batch
+//!     make.lock        held by that build-list and, through its standard input, by
+//!                      every process of the make it started
+//!     make.pid         the process group of the make running, while it runs
+//!     problems         REPORT_PROBLEM_LOGFILE of the make running
+//!     make.log         the make commands, their exit status, output before the
+//!                      first entry
+//!     <entry>.log      one log per entry (`<entry>.fetch.log` for --target fetch)
+//! ```
+//!
+//! `make.lock` is how a rerun after a crash tells that the make of the crashed run
+//! is still alive: a killed build-list leaves its make running (it is in its own
+//! process group), and that make keeps the lock through its standard input until
+//! its last process is gone.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::diag::Diag;
+use crate::{Error, Record};
+
+/// How long a rerun waits for the processes of a crashed run's make to go after
+/// killing them.
+const ORPHAN_WAIT: Duration = Duration::from_secs(30);
+
+pub const JOURNAL: &str = "journal";
+pub const LOCK: &str = "lock";
+pub const MAKE_LOCK: &str = "make.lock";
+pub const MAKE_PID: &str = "make.pid";
+pub const PROBLEMS: &str = "problems";
+pub const MAKE_LOG: &str = "make.log";
+
+/// What identifies a journaled entry: full pkgpath, target, arch.
+pub type Key = (String, String, String);
+
+/// The key of a `build` record; `None` when it lacks a field.
+pub fn key_of(r: &Record) -> Option<Key> {
+    Some((
+        r.str("fullpkgpath")?.to_string(),
+        r.str("target")?.to_string(),
+        r.str("arch")?.to_string(),
+    ))
+}
+
+/// The log file name of an entry: the full pkgpath with each `/` made `@` (which
+/// no pkgpath holds, so that two entries never share a log), then `.log`, or
+/// `.fetch.log` for the fetch target.
+pub fn log_name(fullpkgpath: &str, target: &str) -> String {
+    let mut s = fullpkgpath.replace('/', "@");
+    if target != "package" {
+        s.push('.');
+        s.push_str(target);
+    }
+    s.push_str(".log");
+    s
+}
+
+/// Read the journal of a batch directory: the records by key.  Lines that are not
+/// records (the torn last line of a crash) are reported and ignored: their entries
+/// are built again.
+pub fn read_journal(dir: &Path, diag: &Diag) -> Result<HashMap<Key, Record>, Error> {
+    let path = dir.join(JOURNAL);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut done = HashMap::new();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let rec = std::str::from_utf8(line)
+            .map_err(|e| e.to_string())
+            .and_then(|l| Record::parse(l).map_err(|e| e.to_string()));
+        match rec {
+            Ok(r) if r.is("build") => match key_of(&r) {
+                Some(k) => {
+                    done.insert(k, r);
+                }
+                None => diag.warn(format_args!(
+                    "{}:{}: build record without fullpkgpath, target or arch: ignored",
+                    path.display(),
+                    i + 1
+                )),
+            },
+            Ok(_) => {}
+            Err(e) => diag.warn(format_args!(
+                "{}:{}: {e}: ignored, the entry is built again",
+                path.display(),
+                i + 1
+            )),
+        }
+    }
+    Ok(done)
+}
+
+/// The open log directory of the running batch, locked.
+pub struct Batch {
+    pub dir: PathBuf,
+    /// Held while this process runs the batch.
+    _lock: File,
+    /// Held by this process, and by every make it starts (as its stdin).
+    make_lock: File,
+    journal: File,
+    pub done: HashMap<Key, Record>,
+}
+
+fn open_rw(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// The outcome of opening a batch.
+pub enum Opened {
+    Ready(Batch),
+    /// The processes of an earlier make still hold the batch; reported.
+    Busy,
+}
+
+impl Batch {
+    /// Make (or reopen) the log directory of batch `id` under `root`, lock it,
+    /// make sure no make of an earlier run of the batch is still at work (killing
+    /// it), and read its journal.
+    pub fn open(root: &Path, id: &str, diag: &Diag) -> Result<Opened, Error> {
+        let dir = root.join(id);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+
+        let lock = open_rw(&dir.join(LOCK))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                diag.warn(format_args!(
+                    "batch {id}: another build-list is running it; waiting for it to finish"
+                ));
+                lock.lock().map_err(|e| Error::io(dir.join(LOCK), e))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(dir.join(LOCK), e)),
+        }
+
+        let make_lock = open_rw(&dir.join(MAKE_LOCK))?;
+        // Empty: it is make's standard input.
+        make_lock
+            .set_len(0)
+            .map_err(|e| Error::io(dir.join(MAKE_LOCK), e))?;
+        match make_lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                if !take_from_orphan(&dir, &make_lock, id, diag)? {
+                    return Ok(Opened::Busy);
+                }
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(dir.join(MAKE_LOCK), e)),
+        }
+        let _ = fs::remove_file(dir.join(MAKE_PID));
+
+        let done = read_journal(&dir, diag)?;
+        let jpath = dir.join(JOURNAL);
+        let mut journal = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&jpath)
+            .map_err(|e| Error::io(&jpath, e))?;
+        // A crash may have torn the last line: end it, so that the next record
+        // starts on a line of its own.
+        let len = journal.metadata().map_err(|e| Error::io(&jpath, e))?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            journal
+                .seek(SeekFrom::Start(len - 1))
+                .and_then(|_| journal.read_exact(&mut last))
+                .map_err(|e| Error::io(&jpath, e))?;
+            if last[0] != b'\n' {
+                journal
+                    .write_all(b"\n")
+                    .and_then(|_| journal.sync_data())
+                    .map_err(|e| Error::io(&jpath, e))?;
+            }
+        } else if let Ok(d) = File::open(&dir) {
+            // The new journal's directory entry, for the age of the batch.
+            let _ = d.sync_all();
+        }
+        Ok(Opened::Ready(Batch {
+            dir,
+            _lock: lock,
+            make_lock,
+            journal,
+            done,
+        }))
+    }
+
+    /// Append a record to the journal and wait until it is on disk.
+    pub fn journal(&mut self, r: &Record) -> io::Result<()> {
+        let mut line = r.to_line();
+        line.push('\n');
+        self.journal.write_all(line.as_bytes())?;
+        self.journal.sync_data()
+    }
+
+    /// A new handle on make.lock, to be make's standard input: every process of
+    /// that make holds the lock while it lives.
+    pub fn make_stdin(&self) -> io::Result<File> {
+        self.make_lock.try_clone()
+    }
+
+    /// Remember the process group of the make running (for a rerun after a crash).
+    pub fn set_make_pid(&self, pid: u32) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{MAKE_PID}.tmp"));
+        fs::write(&tmp, format!("{pid}\n"))?;
+        fs::rename(&tmp, self.dir.join(MAKE_PID))
+    }
+
+    pub fn clear_make_pid(&self) {
+        let _ = fs::remove_file(self.dir.join(MAKE_PID));
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// make.lock is held although no build-list runs the batch: a crashed run's make
+/// is still at work.  Kill its process group (its id is in make.pid) and wait for
+/// the lock.  False when the lock could not be had (reported).
+fn take_from_orphan(dir: &Path, make_lock: &File, id: &str, diag: &Diag) -> Result<bool, Error> {
+    let pgid = fs::read_to_string(dir.join(MAKE_PID))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&p| p > 1);
+    match pgid {
+        Some(p) => {
+            diag.warn(format_args!(
+                "batch {id}: the make of an earlier run is still at work (process group {p}): killing it"
+            ));
+            // The lock being held means a process of that make lives, so the
+            // group id is still its own.
+            super::make::kill_group(p);
+        }
+        None => diag.warn(format_args!(
+            "batch {id}: processes of an earlier run's make still hold {}; waiting for them",
+            dir.join(MAKE_LOCK).display()
+        )),
+    }
+    let start = Instant::now();
+    loop {
+        match make_lock.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(Error::io(dir.join(MAKE_LOCK), e)),
+        }
+        if start.elapsed() > ORPHAN_WAIT {
+            diag.error(format_args!(
+                "batch {id}: processes of an earlier run's make still hold {} after {}s; try again later",
+                dir.join(MAKE_LOCK).display(),
+                ORPHAN_WAIT.as_secs()
+            ));
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Remove the log directories under `root` of batches whose journal was last
+/// written more than `days` days ago; never `current`, never one whose build-list
+/// still runs, never a directory without a journal and a lock file (not ours).
+pub fn remove_old(root: &Path, days: u32, current: &str, diag: &Diag) {
+    let Ok(rd) = fs::read_dir(root) else {
+        return;
+    };
+    let max_age = Duration::from_secs(u64::from(days) * 86_400);
+    let now = SystemTime::now();
+    for e in rd.flatten() {
+        if e.file_name().to_str() == Some(current) {
+            continue;
+        }
+        let dir = e.path();
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            _ => continue,
+        }
+        let journal = match fs::symlink_metadata(dir.join(JOURNAL)) {
+            Ok(m) if m.is_file() => m,
+            _ => continue,
+        };
+        let old = journal
+            .modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > max_age);
+        if !old {
+            continue;
+        }
+        match fs::symlink_metadata(dir.join(LOCK)) {
+            Ok(m) if m.is_file() => {}
+            _ => continue,
+        }
+        let Ok(lock) = OpenOptions::new().read(true).open(dir.join(LOCK)) else {
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        if let Err(err) = fs::remove_dir_all(&dir) {
+            diag.warn(format_args!(
+                "{}: cannot remove old batch logs: {err}",
+                dir.display()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_never_collide() {
+        assert_eq!(log_name("net/curl", "package"), "net@curl.log");
+        assert_eq!(
+            log_name("editors/vim,gtk2,-lang", "package"),
+            "editors@vim,gtk2,-lang.log"
+        );
+        assert_eq!(log_name("net/curl", "fetch"), "net@curl.fetch.log");
+        assert_ne!(
+            log_name("devel/sdl_image", "package"),
+            log_name("devel/sdl/image", "package")
+        );
+    }
+
+    #[test]
+    fn journal_survives_a_torn_line() {
+        let t = tempfile::tempdir().unwrap();
+        let diag = Diag::new("test");
+        let dir = t.path().join("b1");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join(JOURNAL),
+            "{\"kind\":\"build\",\"v\":1,\"fullpkgpath\":\"net/curl\",\"target\":\"package\",\"status\":\"built\",\"arch\":\"amd64\"}\n{\"kind\":\"build\",\"v\":1,\"fullpk",
+        )
+        .unwrap();
+        let Opened::Ready(mut b) = Batch::open(t.path(), "b1", &diag).unwrap() else {
+            panic!("busy")
+        };
+        assert_eq!(b.done.len(), 1);
+        let mut r = Record::new("build");
+        r.set("fullpkgpath", "net/tor");
+        r.set("target", "package");
+        r.set("arch", "amd64");
+        b.journal(&r).unwrap();
+        drop(b);
+        let done = read_journal(&dir, &diag).unwrap();
+        assert_eq!(done.len(), 2);
+        assert!(done.contains_key(&("net/tor".into(), "package".into(), "amd64".into())));
+    }
+
+    #[test]
+    fn old_batches_go_young_and_foreign_ones_stay() {
+        let t = tempfile::tempdir().unwrap();
+        let diag = Diag::new("test");
+        let old = SystemTime::now() - Duration::from_secs(30 * 86_400);
+        for b in ["old", "young", "current"] {
+            fs::create_dir_all(t.path().join(b)).unwrap();
+            fs::write(t.path().join(b).join(JOURNAL), "").unwrap();
+            fs::write(t.path().join(b).join(LOCK), "").unwrap();
+        }
+        fs::create_dir_all(t.path().join("foreign")).unwrap();
+        fs::write(t.path().join("foreign/journal"), "").unwrap();
+        for b in ["old", "current", "foreign"] {
+            File::options()
+                .write(true)
+                .open(t.path().join(b).join(JOURNAL))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        remove_old(t.path(), 21, "current", &diag);
+        let mut left: Vec<String> = fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["current", "foreign", "young"]);
+    }
+}

@@ -1,0 +1,544 @@
+//! One make over a part of the list: started in its own process group, its
+//! output (stdout and stderr through one pipe) read as it comes and split at the
+//! `===> <fullpkgpath>` headers into the entries' logs, killed when silent too
+//! long.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::batch::{self, log_name};
+use super::{Entry, Runner, Status};
+use crate::ports::{header, SubdirList};
+use crate::Error;
+
+/// How long the output pipe may stay open after make exited (a process make
+/// started in the background still holding it) before build-list goes on.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// How long build-list waits for the output of a killed make to end.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+
+/// Kill a process group: `kill -s KILL -- -<pgid>` (std has no killpg).
+pub fn kill_group(pgid: u32) -> bool {
+    Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The running make.  Dropped before it was waited for (an error on the way
+/// out, a closed stdout), it kills the whole group: a build nobody reads must
+/// not go on.
+struct Make {
+    child: Child,
+    reaped: Option<ExitStatus>,
+}
+
+impl Make {
+    fn pgid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.reaped.is_none() {
+            self.reaped = self.child.try_wait()?;
+        }
+        Ok(self.reaped)
+    }
+
+    fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self.reaped {
+            Some(s) => Ok(s),
+            None => {
+                let s = self.child.wait()?;
+                self.reaped = Some(s);
+                Ok(s)
+            }
+        }
+    }
+
+    /// Kill the group.  Only while make is not reaped: until then its id cannot
+    /// belong to another group.
+    fn kill(&mut self) {
+        if self.reaped.is_none() {
+            kill_group(self.pgid());
+        }
+    }
+}
+
+impl Drop for Make {
+    fn drop(&mut self) {
+        if self.reaped.is_none() {
+            self.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Read the pipe in a thread and hand the chunks over as they come.
+fn reader(mut pipe: io::PipeReader) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    });
+    rx
+}
+
+/// The entry make is at.
+struct Current {
+    index: usize,
+    log: Option<BufWriter<File>>,
+    log_path: PathBuf,
+    start: Instant,
+    /// Its output showed a package written (or a distfile fetched).
+    did_work: bool,
+}
+
+/// The lines of one make's output and where they go.
+struct Split<'e> {
+    entries: &'e [Entry],
+    index: HashMap<&'e str, usize>,
+    /// The first entry not yet reached.
+    next: usize,
+    cur: Option<Current>,
+    carry: Vec<u8>,
+    make_log: Option<File>,
+    /// The line that tells that an entry did the work.
+    work_line: &'static [u8],
+}
+
+/// Whether `REPORT_PROBLEM_LOGFILE` names an entry: the lines appended since the
+/// last look (`offset`), `<fullpkgpath> (<target>)` each.
+fn reported(path: &std::path::Path, offset: &mut u64, entry: &str) -> bool {
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut text = Vec::new();
+    if f.seek(SeekFrom::Start(*offset)).is_err() || f.read_to_end(&mut text).is_err() {
+        return false;
+    }
+    // Only whole lines; a line being written is read next time.
+    let Some(end) = text.iter().rposition(|&b| b == b'\n') else {
+        return false;
+    };
+    *offset += end as u64 + 1;
+    String::from_utf8_lossy(&text[..end]).lines().any(|l| {
+        let p = l.rsplit_once(" (").map_or(l, |(p, _)| p);
+        p.trim() == entry
+    })
+}
+
+impl Runner<'_> {
+    /// Run one make over `entries`; emit a record for every entry it finished.
+    /// Returns how many entries, from the start, are done with: the caller starts
+    /// make again over the rest (after a timeout, or a make that died in an entry).
+    pub(super) fn invocation(&mut self, entries: &[Entry]) -> Result<usize, Error> {
+        let target = self.target.as_str();
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let list = SubdirList::new_in(&self.batch.dir, &paths)?;
+        let problems = self.batch.path(batch::PROBLEMS);
+        File::create(&problems).map_err(|e| Error::io(&problems, e))?;
+        let make_log_path = self.batch.path(batch::MAKE_LOG);
+        let mut make_log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&make_log_path)
+            .map_err(|e| Error::io(&make_log_path, e))?;
+
+        let utf8 = |p: &std::path::Path| {
+            p.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::Usage(format!("{}: path is not UTF-8", p.display())))
+        };
+        let problems_s = utf8(&problems)?;
+        let repo_s = utf8(&self.host.repository)?;
+        let mut vars: Vec<(&str, &str)> = Vec::new();
+        if target == "package" {
+            vars.push(("BULK", "yes"));
+        }
+        vars.push(("REPORT_PROBLEM_LOGFILE", &problems_s));
+        vars.push(("PACKAGE_REPOSITORY", &repo_s));
+        vars.push(("MACHINE_ARCH", &self.host.arch));
+
+        let (pipe_r, pipe_w) = io::pipe().map_err(|e| Error::Command {
+            program: "build-list".into(),
+            message: format!("cannot make a pipe: {e}"),
+        })?;
+        let stdin = self
+            .batch
+            .make_stdin()
+            .map_err(|e| Error::io(self.batch.path(batch::MAKE_LOCK), e))?;
+        let w2 = pipe_w.try_clone().map_err(|e| Error::Command {
+            program: "build-list".into(),
+            message: format!("cannot dup a pipe: {e}"),
+        })?;
+        let mut cmd = self.host.tree.command(target, &list, &vars);
+        cmd.stdin(Stdio::from(stdin))
+            .stdout(Stdio::from(w2))
+            .stderr(Stdio::from(pipe_w))
+            .process_group(0);
+        let shown = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(
+            make_log,
+            "build-list: {}: in {}: {shown}",
+            super::utc_stamp(std::time::SystemTime::now()),
+            self.host.tree.root().display()
+        );
+        let spawned = cmd.spawn();
+        // Our ends of the pipe must go, or the reader never sees the end.
+        drop(cmd);
+        let child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                let err = self.host.tree.spawn_error(e);
+                let _ = writeln!(make_log, "build-list: {err}");
+                self.diag.error(&err);
+                for e in entries {
+                    self.finish_skipped(e, "not-reached", &make_log_path)?;
+                }
+                return Ok(entries.len());
+            }
+        };
+        let mut make = Make {
+            child,
+            reaped: None,
+        };
+        if let Err(e) = self.batch.set_make_pid(make.pgid()) {
+            self.diag.warn(format_args!(
+                "{}: {e}",
+                self.batch.path(batch::MAKE_PID).display()
+            ));
+        }
+        let rx = reader(pipe_r);
+
+        let mut split = Split {
+            entries,
+            index: entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.path.as_str(), i))
+                .collect(),
+            next: 0,
+            cur: None,
+            carry: Vec::new(),
+            make_log: Some(make_log),
+            work_line: if target == "package" {
+                b"===>  Building package for "
+            } else {
+                b">> Fetch "
+            },
+        };
+        let mut problems_offset = 0u64;
+
+        let tick = Duration::from_millis(if self.ticking { 500 } else { 1000 });
+        let mut last_output = Instant::now();
+        let mut exited_at: Option<Instant> = None;
+        let mut timed_out = false;
+        let mut killed_at: Option<Instant> = None;
+        loop {
+            let mut wait = tick;
+            if let (Some(t), false) = (self.timeout, timed_out) {
+                wait = wait.min(t.saturating_sub(last_output.elapsed()));
+            }
+            match rx.recv_timeout(wait) {
+                Ok(chunk) => {
+                    last_output = Instant::now();
+                    self.take(&mut split, &chunk, &mut problems_offset)?;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if exited_at.is_none() {
+                match make.try_wait() {
+                    Ok(Some(_)) => exited_at = Some(Instant::now()),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(Error::Command {
+                            program: self.host.tree.make().to_string_lossy().into_owned(),
+                            message: format!("cannot wait for make: {e}"),
+                        })
+                    }
+                }
+            }
+            // Output still coming (or still queued) is read to the end; only a
+            // pipe that stays quiet is given up.
+            let quiet = last_output.elapsed();
+            if exited_at.is_some_and(|t| t.elapsed() > EXIT_GRACE) && quiet > EXIT_GRACE {
+                self.diag.warn(format_args!(
+                    "processes make started still hold its output after it exited: not waiting for them (see {})",
+                    make_log_path.display()
+                ));
+                break;
+            }
+            if killed_at.is_some_and(|t| {
+                t.elapsed() > KILL_GRACE && (quiet > EXIT_GRACE || t.elapsed() > 6 * KILL_GRACE)
+            }) {
+                self.diag.warn(format_args!(
+                    "processes of the killed make still hold its output: not waiting for them (see {})",
+                    make_log_path.display()
+                ));
+                break;
+            }
+            if let (Some(t), false, None) = (self.timeout, timed_out, exited_at) {
+                if last_output.elapsed() >= t {
+                    timed_out = true;
+                    killed_at = Some(Instant::now());
+                    if !split.carry.is_empty() {
+                        let mut l = std::mem::take(&mut split.carry);
+                        l.push(b'\n');
+                        self.write(&mut split, &l);
+                    }
+                    let note = format!(
+                        "build-list: no output for {}: killing make (process group {})\n",
+                        super::show_duration(t),
+                        make.pgid()
+                    );
+                    self.note(&mut split, note.as_bytes());
+                    make.kill();
+                }
+            }
+            if let Some(c) = &split.cur {
+                self.progress(&entries[c.index].path, c.start);
+            }
+        }
+        if !split.carry.is_empty() {
+            let mut line = std::mem::take(&mut split.carry);
+            line.push(b'\n');
+            self.line(&mut split, &line, &mut problems_offset)?;
+        }
+        let status = make.wait().map_err(|e| Error::Command {
+            program: self.host.tree.make().to_string_lossy().into_owned(),
+            message: format!("cannot wait for make: {e}"),
+        })?;
+        self.batch.clear_make_pid();
+        if let Some(f) = split.make_log.as_mut() {
+            let _ = writeln!(
+                f,
+                "build-list: {}: make: {}",
+                super::utc_stamp(std::time::SystemTime::now()),
+                status
+            );
+        }
+
+        let Some(mut cur) = split.cur.take() else {
+            // make never reached the first entry.
+            if timed_out {
+                // Silent from the start: the first entry is what it was at.
+                let e = &entries[0];
+                let path = self.batch.path(&log_name(&e.path, target));
+                let _ = std::fs::write(
+                    &path,
+                    format!(
+                        "build-list: make printed nothing for {}: killed\n",
+                        self.timeout.map(super::show_duration).unwrap_or_default()
+                    ),
+                );
+                self.finish(e, Status::Failed, Some("timeout"), &path, 0.0)?;
+                return Ok(1);
+            }
+            self.diag.error(format_args!(
+                "make stopped before the first entry ({status}): see {}",
+                make_log_path.display()
+            ));
+            for e in entries {
+                self.finish_skipped(e, "not-reached", &make_log_path)?;
+            }
+            return Ok(entries.len());
+        };
+        let e = &entries[cur.index];
+        let (st, reason) = if timed_out {
+            (Status::Failed, Some("timeout"))
+        } else if reported(&problems, &mut problems_offset, &e.path) {
+            (Status::Failed, Some("error"))
+        } else if !status.success() {
+            (Status::Failed, Some("make"))
+        } else if cur.did_work {
+            (Status::Built, None)
+        } else {
+            (Status::UpToDate, None)
+        };
+        if st == Status::Failed && reason == Some("make") {
+            if let Some(log) = cur.log.as_mut() {
+                let _ = writeln!(log, "build-list: make stopped in this entry: {status}");
+            }
+        }
+        let seconds = cur.start.elapsed().as_secs_f64();
+        self.close_log(&mut cur);
+        self.finish(e, st, reason, &cur.log_path, seconds)?;
+        if timed_out || !status.success() {
+            return Ok(cur.index + 1);
+        }
+        // make ended well but did not reach these: should not happen.
+        for e in &entries[cur.index + 1..] {
+            self.diag.error(format_args!(
+                "{}: make ended without reaching it: see {}",
+                e.path,
+                make_log_path.display()
+            ));
+            self.finish_skipped(e, "not-reached", &make_log_path)?;
+        }
+        Ok(entries.len())
+    }
+
+    /// Take a chunk of output: split it into lines and hand them on.
+    fn take(&mut self, split: &mut Split, chunk: &[u8], offset: &mut u64) -> Result<(), Error> {
+        let mut rest = chunk;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(nl + 1);
+            rest = tail;
+            if split.carry.is_empty() {
+                self.line(split, line, offset)?;
+            } else {
+                let mut l = std::mem::take(&mut split.carry);
+                l.extend_from_slice(line);
+                self.line(split, &l, offset)?;
+            }
+        }
+        if !rest.is_empty() {
+            split.carry.extend_from_slice(rest);
+            // A line that never ends (a progress meter) still goes to the log.
+            if split.carry.len() > 64 * 1024 {
+                let l = std::mem::take(&mut split.carry);
+                self.write(split, &l);
+            }
+        }
+        if let Some(c) = split.cur.as_mut() {
+            if let Some(log) = c.log.as_mut() {
+                let _ = log.flush();
+            }
+        }
+        Ok(())
+    }
+
+    /// One line of make's output, with its newline.
+    fn line(&mut self, split: &mut Split, line: &[u8], offset: &mut u64) -> Result<(), Error> {
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let found = std::str::from_utf8(text)
+            .ok()
+            .and_then(header)
+            .and_then(|h| split.index.get(h).copied())
+            .filter(|&i| i >= split.next);
+        let Some(i) = found else {
+            if let Some(c) = split.cur.as_mut() {
+                if text.starts_with(split.work_line) {
+                    c.did_work = true;
+                }
+            }
+            self.write(split, line);
+            return Ok(());
+        };
+        // A new entry: the one before is done.
+        if let Some(mut c) = split.cur.take() {
+            let e = &split.entries[c.index];
+            let (st, reason) = if reported(&self.batch.path(batch::PROBLEMS), offset, &e.path) {
+                (Status::Failed, Some("error"))
+            } else if c.did_work {
+                (Status::Built, None)
+            } else {
+                (Status::UpToDate, None)
+            };
+            let seconds = c.start.elapsed().as_secs_f64();
+            self.close_log(&mut c);
+            self.finish(e, st, reason, &c.log_path, seconds)?;
+        }
+        let make_log_path = self.batch.path(batch::MAKE_LOG);
+        for e in &split.entries[split.next..i] {
+            self.diag.error(format_args!(
+                "{}: make went past it: see {}",
+                e.path,
+                make_log_path.display()
+            ));
+            self.finish_skipped(e, "not-reached", &make_log_path)?;
+        }
+        split.next = i + 1;
+        let e = &split.entries[i];
+        let log_path = self.batch.path(&log_name(&e.path, self.target.as_str()));
+        let log = match File::create(&log_path) {
+            Ok(f) => Some(BufWriter::with_capacity(16 * 1024, f)),
+            Err(err) => {
+                self.diag
+                    .error(format_args!("{}: {err}", log_path.display()));
+                None
+            }
+        };
+        split.cur = Some(Current {
+            index: i,
+            log,
+            log_path,
+            start: Instant::now(),
+            did_work: false,
+        });
+        self.started += 1;
+        self.progress(&e.path, Instant::now());
+        self.write(split, line);
+        Ok(())
+    }
+
+    /// Write output to the current entry's log, or to make.log before the first.
+    fn write(&self, split: &mut Split, bytes: &[u8]) {
+        let r = match split.cur.as_mut() {
+            Some(c) => match c.log.as_mut() {
+                Some(l) => l.write_all(bytes),
+                None => Ok(()),
+            },
+            None => match split.make_log.as_mut() {
+                Some(f) => f.write_all(bytes),
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = r {
+            if let Some(c) = split.cur.as_mut() {
+                self.diag
+                    .error(format_args!("{}: {e}", c.log_path.display()));
+                c.log = None;
+            } else {
+                split.make_log = None;
+            }
+        }
+    }
+
+    /// A line of build-list's own in the current log.
+    fn note(&self, split: &mut Split, text: &[u8]) {
+        self.write(split, text);
+        if let Some(c) = split.cur.as_mut() {
+            if let Some(l) = c.log.as_mut() {
+                let _ = l.flush();
+            }
+        }
+    }
+
+    fn close_log(&self, c: &mut Current) {
+        if let Some(mut l) = c.log.take() {
+            if let Err(e) = l.flush() {
+                self.diag
+                    .error(format_args!("{}: {e}", c.log_path.display()));
+            }
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! build-list: build a list of full pkgpaths with one make, one `build` record per
+//! entry.
+//!
+//! The list (port records or plain pkgpaths) is validated, deduplicated and given
+//! to one `make package BULK=yes SUBDIRLIST=<file> REPORT_PROBLEM_LOGFILE=<file>`
+//! (DESIGN.md section 4) in its own process group.  Its output is split at the
+//! `===> <fullpkgpath>` headers into one log per entry under
+//! `<log-dir>/<batch>/`; each entry gets its record as soon as the next header
+//! (or make's exit) ends it, after it was appended to the batch's journal, so that
+//! a rerun of the batch after a crash re-emits what finished and builds only the
+//! rest.  An entry silent for `--silent-timeout` is killed with make's whole
+//! process group, and make starts again over the entries after it.
+
+mod batch;
+mod make;
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::diag::{Diag, Exit, Loc};
+use crate::host::{Host, HostArgs};
+use crate::jsonl::{Inputs, Item, Output};
+use crate::pkgpath::PkgPath;
+use crate::record::{Level, Record};
+use crate::Error;
+
+use batch::{Batch, Opened};
+
+pub const TOOL: &str = "build-list";
+
+/// The make target run over the list.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `make package BULK=yes`: build the packages.
+    Package,
+    /// `make fetch`: fetch the distfiles only.
+    Fetch,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Package => "package",
+            Target::Fetch => "fetch",
+        }
+    }
+}
+
+/// Build a list of full pkgpaths with one make, one record per entry.
+#[derive(clap::Parser, Debug)]
+#[command(name = "build-list", version, max_term_width = 100)]
+pub struct Args {
+    /// The make target: package (build the packages) or fetch (the distfiles only).
+    #[arg(long, value_enum, value_name = "TARGET", default_value = "package")]
+    pub target: Target,
+    /// A port built again every run, such as databases/sqlports (repeatable); its
+    /// package files are removed first.
+    #[arg(long, value_name = "PKGPATH")]
+    pub also: Vec<String>,
+    /// Where the log directories of the batches go [default: PORTSDIR/logs/MACHINE_ARCH].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Remove the log directories of batches last written more than DAYS days ago.
+    #[arg(long, value_name = "DAYS", default_value = "21")]
+    pub keep_logs: u32,
+    /// Kill an entry whose make prints nothing for this long (30s, 10m, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub silent_timeout: Option<Duration>,
+    /// Dry run: print what would be built, as skipped records; run nothing.
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Inputs: port records or full pkgpaths, one a line; standard input when none.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn main() -> std::process::ExitCode {
+    let args: Args = crate::diag::parse_args(TOOL);
+    let diag = Diag::new(TOOL);
+    let r = run(&args, &diag);
+    diag.exit(r)
+}
+
+/// `30s`, `10m`, `2h`, `1d`, or plain seconds; more than zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: a number and s, m, h or d"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("invalid duration {s:?}: a number and s, m, h or d")),
+    };
+    match n.checked_mul(mult) {
+        Some(0) => Err(format!("invalid duration {s:?}: must be more than zero")),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Err(format!("invalid duration {s:?}: too long")),
+    }
+}
+
+/// A duration as a person writes it: `90s`, `10m`, `2h`.
+pub fn show_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) && s > 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The UTC calendar date of a day count since 1970-01-01 (Howard Hinnant's
+/// civil_from_days).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC.
+fn compact_stamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// RFC 3339 in UTC, for the logs.
+pub(crate) fn utc_stamp(t: SystemTime) -> String {
+    let c = compact_stamp(t);
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &c[0..4],
+        &c[4..6],
+        &c[6..8],
+        &c[9..11],
+        &c[11..13],
+        &c[13..15]
+    )
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms.
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The batch id made when none is given: the time, then a hash of the target,
+/// the arch and the sorted entries: `20261121-101500-3f2a9c1b`.
+pub fn default_batch_id(now: SystemTime, target: Target, arch: &str, entries: &[Entry]) -> String {
+    let mut v: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    v.sort_unstable();
+    let mut parts = vec![target.as_str(), arch];
+    parts.extend(v);
+    format!("{}-{:08x}", compact_stamp(now), fnv1a(&parts) as u32)
+}
+
+/// One entry of the list: a canonical full pkgpath.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    /// Named by --also: built again every run.
+    pub also: bool,
+}
+
+/// What happened to an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Built,
+    UpToDate,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Built => "built",
+            Status::UpToDate => "up-to-date",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// The list, deduplicated, in first-seen order.
+#[derive(Default)]
+struct List {
+    entries: Vec<Entry>,
+    seen: HashSet<String>,
+}
+
+impl List {
+    fn add(&mut self, path: String, also: bool) {
+        if self.seen.insert(path.clone()) {
+            self.entries.push(Entry { path, also });
+        } else if also {
+            if let Some(e) = self.entries.iter_mut().find(|e| e.path == path) {
+                e.also = true;
+            }
+        }
+    }
+}
+
+/// What the make runs share: where records go and how entries end.
+pub(crate) struct Runner<'a> {
+    target: Target,
+    host: &'a Host,
+    diag: &'a Diag,
+    batch: &'a mut Batch,
+    out: &'a mut Output,
+    timeout: Option<Duration>,
+    /// Progress on a terminal.
+    ticking: bool,
+    /// Entries started or finished, for the progress line.
+    started: usize,
+    total: usize,
+}
+
+impl Runner<'_> {
+    /// An entry is done: journal its record, then write it.
+    fn finish(
+        &mut self,
+        e: &Entry,
+        status: Status,
+        reason: Option<&str>,
+        log: &Path,
+        seconds: f64,
+    ) -> Result<(), Error> {
+        let r = build_record(self.host, self.target, e, status, reason, log, seconds);
+        if status != Status::Skipped {
+            if let Err(err) = self.batch.journal(&r) {
+                self.diag.error(format_args!(
+                    "{}: {err}: {} will be built again by a rerun",
+                    self.batch.path(batch::JOURNAL).display(),
+                    e.path
+                ));
+            }
+        }
+        report(self.diag, &r);
+        self.out.record(&r)
+    }
+
+    fn finish_skipped(&mut self, e: &Entry, reason: &str, log: &Path) -> Result<(), Error> {
+        self.finish(e, Status::Skipped, Some(reason), log, 0.0)
+    }
+
+    fn progress(&self, entry: &str, since: Instant) {
+        if self.ticking {
+            let s = since.elapsed().as_secs();
+            self.diag.progress(format_args!(
+                "{} of {}: {entry} {}:{:02}",
+                self.started,
+                self.total,
+                s / 60,
+                s % 60
+            ));
+        }
+    }
+}
+
+fn build_record(
+    host: &Host,
+    target: Target,
+    e: &Entry,
+    status: Status,
+    reason: Option<&str>,
+    log: &Path,
+    seconds: f64,
+) -> Record {
+    let mut r = Record::new("build");
+    r.set("fullpkgpath", e.path.as_str());
+    r.set("target", target.as_str());
+    r.set("status", status.as_str());
+    if let Some(why) = reason {
+        r.set("reason", why);
+    }
+    r.set("log", log.to_string_lossy().into_owned());
+    r.set("seconds", (seconds * 1000.0).round() / 1000.0);
+    host.stamp(&mut r);
+    r
+}
+
+/// A failure or an entry left out is said on stderr too (cron mails it).
+fn report(diag: &Diag, r: &Record) {
+    let status = r.str("status").unwrap_or("");
+    let path = r.str("fullpkgpath").unwrap_or("");
+    let reason = r.str("reason").unwrap_or("");
+    let log = r.str("log").unwrap_or("");
+    if status == Status::Failed.as_str() {
+        diag.error(format_args!("{path}: failed ({reason}), log {log}"));
+    }
+}
+
+pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
+    let mut host = args.host.resolve()?;
+    let target = args.target;
+    let mut also = Vec::new();
+    for a in &args.also {
+        match PkgPath::parse(a) {
+            Ok(p) => also.push(p.to_string()),
+            Err(e) => return Err(Error::Usage(format!("--also: {e}"))),
+        }
+    }
+    let log_root = match &args.log_dir {
+        Some(d) => d.clone(),
+        None => args.host.ports_dir.join("logs").join(&host.arch),
+    };
+    let log_root = std::path::absolute(&log_root)
+        .map_err(|e| Error::Usage(format!("{}: {e}", log_root.display())))?;
+
+    let mut out = Output::stdout().flush_each(true);
+    let mut list = List::default();
+    let mut notices = Vec::new();
+    Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
+        let given = match item {
+            Item::Record(r) => {
+                host.learn_batch(&r);
+                let given = if r.is("port") {
+                    let field = if r.get("fullpkgpath").is_some() {
+                        "fullpkgpath"
+                    } else {
+                        "pkgpath"
+                    };
+                    match r.require_str(field) {
+                        Ok(s) => Some(s.to_string()),
+                        Err(e) => {
+                            diag.error_at(loc, format_args!("{e}; not built"));
+                            notices.push(Record::notice(
+                                TOOL,
+                                Level::Error,
+                                format!("{loc}: {e}: not built"),
+                            ));
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                out.record(&r)?;
+                given
+            }
+            Item::Text(t) => Some(t),
+        };
+        if let Some(g) = given {
+            match PkgPath::parse(&g) {
+                Ok(p) => list.add(p.to_string(), false),
+                Err(e) => {
+                    diag.error_at(loc, &e);
+                    notices.push(Record::notice(
+                        TOOL,
+                        Level::Error,
+                        format!("{e}: not built"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })?;
+
+    let empty = list.entries.is_empty();
+    if !empty {
+        for a in also {
+            list.add(a, true);
+        }
+    }
+    let entries = list.entries;
+    // No batch id is made up for a run that builds nothing.
+    if host.batch.is_none() && !empty {
+        host.batch = Some(default_batch_id(
+            SystemTime::now(),
+            target,
+            &host.arch,
+            &entries,
+        ));
+    }
+    for mut n in notices {
+        host.stamp(&mut n);
+        out.record(&n)?;
+    }
+    let Some(id) = host.batch.clone().filter(|_| !empty) else {
+        out.flush()?;
+        return Ok(diag.finish(Exit::NothingToDo));
+    };
+
+    if args.dry_run {
+        // What a real run would write: the journaled records first, then one
+        // for each entry still to build.
+        let dir = log_root.join(&id);
+        let done = batch::read_journal(&dir, diag)?;
+        let key = |e: &Entry| {
+            (
+                e.path.clone(),
+                target.as_str().to_string(),
+                host.arch.clone(),
+            )
+        };
+        for r in entries.iter().filter_map(|e| done.get(&key(e))) {
+            report(diag, r);
+            out.record(r)?;
+        }
+        for e in entries.iter().filter(|e| !done.contains_key(&key(e))) {
+            let log = dir.join(batch::log_name(&e.path, target.as_str()));
+            let r = build_record(
+                &host,
+                target,
+                e,
+                Status::Skipped,
+                Some("dry-run"),
+                &log,
+                0.0,
+            );
+            out.record(&r)?;
+        }
+        out.flush()?;
+        return Ok(diag.finish(Exit::Success));
+    }
+
+    let mut batch = match Batch::open(&log_root, &id, diag)? {
+        Opened::Ready(b) => b,
+        Opened::Busy => return Ok(Exit::TempFail),
+    };
+    batch::remove_old(&log_root, args.keep_logs, &id, diag);
+
+    // What finished before (a crash, a rerun of the batch) comes out again as it
+    // was; the rest is built.
+    let mut pending = Vec::new();
+    let mut resumed = 0;
+    for e in &entries {
+        let key = (
+            e.path.clone(),
+            target.as_str().to_string(),
+            host.arch.clone(),
+        );
+        match batch.done.get(&key) {
+            Some(r) => {
+                resumed += 1;
+                report(diag, r);
+                out.record(r)?;
+            }
+            None => pending.push(e.clone()),
+        }
+    }
+    if resumed > 0 && !pending.is_empty() {
+        diag.warn(format_args!(
+            "batch {id}: {resumed} of {} entries finished in an earlier run (journal {}); building the other {}",
+            entries.len(),
+            batch.path(batch::JOURNAL).display(),
+            pending.len()
+        ));
+    }
+
+    if target == Target::Package {
+        remove_also_packages(&host, &pending, diag);
+    }
+
+    let mut runner = Runner {
+        target,
+        host: &host,
+        diag,
+        batch: &mut batch,
+        out: &mut out,
+        timeout: args.silent_timeout,
+        ticking: std::io::stderr().is_terminal(),
+        started: resumed,
+        total: entries.len(),
+    };
+    let mut rest = &pending[..];
+    while !rest.is_empty() {
+        let n = runner.invocation(rest)?;
+        rest = &rest[n.clamp(1, rest.len())..];
+    }
+    out.flush()?;
+    Ok(diag.finish(Exit::Success))
+}
+
+/// Remove the package files of the --also entries about to be built, so that make
+/// builds them again: their names come from one `make show=PKGNAMES` over them.
+fn remove_also_packages(host: &Host, pending: &[Entry], diag: &Diag) {
+    let also: Vec<&str> = pending
+        .iter()
+        .filter(|e| e.also)
+        .map(|e| e.path.as_str())
+        .collect();
+    if also.is_empty() {
+        return;
+    }
+    let names = match host.tree.show("PKGNAMES", &also) {
+        Ok(text) => text,
+        Err(e) => {
+            diag.warn(format_args!(
+                "--also: cannot tell the package names ({e}): their packages are not removed"
+            ));
+            return;
+        }
+    };
+    for (_, lines) in crate::ports::split_headers(&names) {
+        for name in lines.iter().flat_map(|l| l.split_whitespace()) {
+            if name.contains('/') || name.starts_with('.') {
+                continue;
+            }
+            for sub in ["all", "ftp"] {
+                let f = host.packages(sub).join(format!("{name}.tgz"));
+                match std::fs::remove_file(&f) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => diag.warn(format_args!("{}: {e}", f.display())),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "0s", "s", "10x", "-1s", "1.5h", "1h30m"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(show_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(show_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(show_duration(Duration::from_secs(600)), "10m");
+    }
+
+    #[test]
+    fn stamps() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(utc_stamp(t), "2026-11-18T11:06:40Z");
+        assert_eq!(utc_stamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(compact_stamp(leap), "20000229-000000");
+    }
+
+    #[test]
+    fn batch_ids_depend_on_the_list_not_its_order() {
+        let e = |p: &str| Entry {
+            path: p.into(),
+            also: false,
+        };
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let a = default_batch_id(t, Target::Package, "amd64", &[e("net/curl"), e("net/tor")]);
+        let b = default_batch_id(t, Target::Package, "amd64", &[e("net/tor"), e("net/curl")]);
+        let c = default_batch_id(t, Target::Fetch, "amd64", &[e("net/tor"), e("net/curl")]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with("20261118-110640-"), "{a}");
+        assert!(crate::host::check_batch(&a).is_ok());
+    }
+}
