@@ -4,6 +4,7 @@ mod support;
 
 mod bad_input;
 mod build_list;
+mod chain;
 mod clean_env;
 mod collect_built;
 mod fixture;
