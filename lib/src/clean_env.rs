@@ -50,6 +50,10 @@ pub struct Args {
     /// Show the plan as records with status dry-run; change nothing.
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
+    /// Print the full pkgpaths of the input, one a line, instead of records (the
+    /// input of build-list in a plain text chain).
+    #[arg(short = 't', long = "text")]
+    pub text: bool,
     /// Keep this package and what it depends on (stem, stem--flavor or full name);
     /// repeatable.
     #[arg(long, value_name = "PKGSTEM")]
@@ -680,6 +684,26 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     let input = read_input(args, &mut host, diag)?;
 
     let mut out = Output::stdout();
+    if args.text {
+        out = out.text_view(|r| {
+            crate::jsonl::notice_to_stderr(TOOL, r);
+            if r.is("clean") && r.str("status") == Some("failed") {
+                eprintln!(
+                    "{TOOL}: {} {}: failed: {}",
+                    r.str("action").unwrap_or(""),
+                    r.str("target").unwrap_or(""),
+                    r.str("message").unwrap_or("")
+                );
+            }
+            r.is("port")
+                .then(|| {
+                    r.str("fullpkgpath")
+                        .or(r.str("pkgpath"))
+                        .map(str::to_string)
+                })
+                .flatten()
+        });
+    }
     for (mut r, mine) in input {
         if mine {
             host.stamp(&mut r);

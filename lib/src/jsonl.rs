@@ -115,10 +115,15 @@ pub fn parse_line(line: &str, loc: &Loc, diag: &Diag) -> Option<Item> {
     }
 }
 
+/// The `-t` form of a tool's output: the one line a script wants from a record,
+/// or nothing.
+pub type TextView = Box<dyn Fn(&Record) -> Option<String>>;
+
 /// Where a tool writes its records (or text lines).
 pub struct Output {
     out: BufWriter<Box<dyn Write>>,
     flush_each: bool,
+    view: Option<TextView>,
 }
 
 impl Output {
@@ -131,7 +136,15 @@ impl Output {
         Output {
             out: BufWriter::with_capacity(64 * 1024, w),
             flush_each: false,
+            view: None,
         }
+    }
+
+    /// Plain text out (`-t`): every record goes through `view`, which gives the
+    /// line to print for it, if any.
+    pub fn text_view(mut self, view: impl Fn(&Record) -> Option<String> + 'static) -> Self {
+        self.view = Some(Box::new(view));
+        self
     }
 
     /// Flush after every line, for tools whose records come slowly (builds).
@@ -141,7 +154,13 @@ impl Output {
     }
 
     pub fn record(&mut self, r: &Record) -> Result<(), Error> {
-        self.line(&r.to_line())
+        match &self.view {
+            None => self.line(&r.to_line()),
+            Some(view) => match view(r) {
+                Some(l) => self.line(&l),
+                None => Ok(()),
+            },
+        }
     }
 
     /// Write any serialisable value as one JSON line (records this tool makes, in
@@ -175,6 +194,18 @@ impl Output {
 impl Drop for Output {
     fn drop(&mut self) {
         let _ = self.out.flush();
+    }
+}
+
+/// In a `-t` view: a warning or error notice goes to stderr as
+/// `tool: level: message`, since it has no place in the text.
+pub fn notice_to_stderr(tool: &str, r: &Record) {
+    if r.is("notice") && matches!(r.str("level"), Some("warning") | Some("error")) {
+        eprintln!(
+            "{tool}: {}: {}",
+            r.str("level").unwrap_or(""),
+            r.str("message").unwrap_or("")
+        );
     }
 }
 

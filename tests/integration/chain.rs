@@ -217,3 +217,28 @@ fn the_whole_chain_to_the_mail() {
     assert!(mail.contains(&count), "{count:?} not in\n{mail}");
     assert!(mail.contains("devel/broken"), "{mail}");
 }
+
+#[test]
+fn the_plain_text_chain() {
+    // For scripts: plain lists from stage to stage, -t everywhere.
+    let s = SampleCopy::new();
+    let seeded = seed(&s);
+    let db = pkg_db(s.dir.path());
+    let (out, codes) = pipeline(
+        &s,
+        &db,
+        &[
+            "clean-env -t --keep rsync".into(),
+            "build-list -t --batch text-1".into(),
+            "collect-built -t".into(),
+        ],
+    );
+    assert_eq!(codes, [0, 1, 0], "{}", out.stderr);
+    assert_eq!(out.lines(), new_files(&s, &seeded));
+    // The failure is on stderr, where cron mails it.
+    assert!(
+        out.stderr.contains("build-list: devel/broken: failed"),
+        "{}",
+        out.stderr
+    );
+}

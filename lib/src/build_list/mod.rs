@@ -71,6 +71,10 @@ pub struct Args {
     /// Dry run: print what would be built, as skipped records; run nothing.
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
+    /// Print the full pkgpaths that built or were up to date, one a line, instead
+    /// of records (the input of collect-built -t).
+    #[arg(short = 't', long = "text")]
+    pub text: bool,
     #[command(flatten)]
     pub host: HostArgs,
     /// Inputs: port records or full pkgpaths, one a line; standard input when none.
@@ -343,6 +347,15 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         .map_err(|e| Error::Usage(format!("{}: {e}", log_root.display())))?;
 
     let mut out = Output::stdout().flush_each(true);
+    if args.text {
+        out = out.text_view(|r| {
+            crate::jsonl::notice_to_stderr(TOOL, r);
+            let ok = matches!(r.str("status"), Some("built") | Some("up-to-date"));
+            (r.is("build") && ok)
+                .then(|| r.str("fullpkgpath").map(str::to_string))
+                .flatten()
+        });
+    }
     let mut list = List::default();
     let mut notices = Vec::new();
     Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
