@@ -18,8 +18,10 @@ pub mod record;
 pub mod sqlports;
 
 pub mod build_list;
+pub mod build_trigger;
 pub mod clean_env;
 pub mod collect_built;
+pub mod coordinator;
 pub mod pkgpath_expand;
 pub mod ports_delta;
 pub mod rsync_list;

@@ -4,9 +4,11 @@ mod support;
 
 mod bad_input;
 mod build_list;
+mod build_trigger;
 mod chain;
 mod clean_env;
 mod collect_built;
+mod coordinator;
 mod fixture;
 mod manpages;
 mod pkgpath_expand;

@@ -23,6 +23,8 @@ const TOOLS: &[(&str, CommandFn)] = &[
     ("collect-built", portflow::collect_built::Args::command),
     ("rsync-list", portflow::rsync_list::Args::command),
     ("summary-mail", portflow::summary_mail::Args::command),
+    ("build-coordinator", portflow::coordinator::Args::command),
+    ("build-trigger", portflow::build_trigger::Args::command),
 ];
 
 /// The record kinds of DESIGN.md section 3 and their fields: each kind needs a
@@ -52,6 +54,19 @@ const KINDS: &[(&str, &[&str])] = &[
     ("transfer", &["file", "dest", "status"]),
     ("target", &["name", "arch", "status", "seconds", "message"]),
     ("mail", &["to", "subject", "status", "message_id", "path"]),
+    (
+        "spool",
+        &[
+            "state",
+            "since",
+            "stage",
+            "pid",
+            "heartbeat",
+            "running",
+            "stages",
+            "seconds",
+        ],
+    ),
 ];
 
 /// Fields every record may have, documented in the general part of the page.

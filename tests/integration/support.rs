@@ -20,6 +20,8 @@ pub fn bin(name: &str) -> PathBuf {
         "collect-built" => env!("CARGO_BIN_EXE_collect-built"),
         "rsync-list" => env!("CARGO_BIN_EXE_rsync-list"),
         "summary-mail" => env!("CARGO_BIN_EXE_summary-mail"),
+        "build-coordinator" => env!("CARGO_BIN_EXE_build-coordinator"),
+        "build-trigger" => env!("CARGO_BIN_EXE_build-trigger"),
         other => panic!("no binary {other}"),
     })
 }

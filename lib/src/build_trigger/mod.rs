@@ -1,0 +1,173 @@
+//! build-trigger: run the per-architecture chain over the batches dropped into a
+//! spool directory (DESIGN.md section 5).
+//!
+//! ```text
+//! spool/tmp/     writers make their files here, then rename(2) them into new/
+//! spool/new/     <id>.jsonl: batches waiting
+//! spool/cur/     <id>.jsonl: the batch running, with <id>.status (the heartbeat),
+//!                <id>.out (the chain's output) and <id>.<n>.<stage>.stderr
+//! spool/done/    <id>.jsonl: every record of the finished chain; <id>.log
+//! spool/failed/  <id>.jsonl: the same for a failed chain, and a notice naming
+//!                the stage and quoting its standard error
+//! ```
+//!
+//! [`spool`] holds the layout, the locks, `submit`, `wait` and `status`;
+//! [`chain`] the chain file and the running of one batch through it, stage to
+//! stage without a shell; [`watch`] the loop of `watch` and `run-once`.
+
+pub mod chain;
+pub mod spool;
+pub mod watch;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::diag::{Diag, Exit};
+use crate::Error;
+
+pub const TOOL: &str = "build-trigger";
+
+/// The chain file used without --chain.
+pub const DEFAULT_CHAIN: &str = "/usr/local/share/portflow/chain";
+
+/// Run the per-architecture chain over the batches of a spool directory.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "build-trigger",
+    version,
+    max_term_width = 100,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Run the chain over every batch dropped into the spool, as they come.
+    Watch(WatchArgs),
+    /// Run the chain over the batches queued, then exit (for cron).
+    RunOnce(RunOnceArgs),
+    /// Drop a batch into the spool.
+    Submit(SubmitArgs),
+    /// Wait for a batch to finish and print its records.
+    Wait(WaitArgs),
+    /// Print the batches queued and running, as records.
+    Status(StatusArgs),
+}
+
+/// The spool directory, which every subcommand takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SpoolArg {
+    /// The spool directory; its subdirectories are made when missing.
+    #[arg(long, value_name = "DIR")]
+    pub spool: PathBuf,
+}
+
+/// What `watch` and `run-once` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ChainArgs {
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// The chain file: one stage a line.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CHAIN)]
+    pub chain: PathBuf,
+    /// Set a variable in the environment of the stages, and for ${KEY} in the
+    /// chain file (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Look into new/ this often even when no event came (30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = crate::build_list::parse_duration)]
+    pub rescan: Duration,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunOnceArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// The batch id [default: the id of the input's batch record, or a new one].
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
+    /// The list: port records or full pkgpaths, one a line; standard input when
+    /// none or -.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Give up after this long (30s, 10m, 2h) and exit 75.
+    #[arg(long, value_name = "DURATION", value_parser = crate::build_list::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// The batch id.
+    #[arg(value_name = "BATCH")]
+    pub batch: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Also list the batches in done/ and failed/.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+}
+
+/// `KEY=VALUE`, KEY a shell variable name.
+pub fn parse_env(s: &str) -> Result<(String, String), String> {
+    let Some((k, v)) = s.split_once('=') else {
+        return Err(format!("{s:?} is not KEY=VALUE"));
+    };
+    if !is_name(k) {
+        return Err(format!(
+            "{k:?} is not a variable name: letters, digits and _, not starting with a digit"
+        ));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// A shell variable name.
+pub fn is_name(k: &str) -> bool {
+    let mut b = k.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+pub fn main() -> std::process::ExitCode {
+    let args: Args = crate::diag::parse_args(TOOL);
+    let diag = Diag::new(TOOL);
+    let r = run(&args, &diag);
+    diag.exit(r)
+}
+
+pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
+    match &args.command {
+        Command::Watch(a) => watch::serve(&a.chain, Some(a.rescan), diag),
+        Command::RunOnce(a) => watch::serve(&a.chain, None, diag),
+        Command::Submit(a) => spool::submit(a, diag),
+        Command::Wait(a) => spool::wait(a, diag),
+        Command::Status(a) => spool::status(a, diag),
+    }
+}
+
+/// RFC 3339 in UTC, to the second.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    crate::build_list::utc_stamp(t)
+}

@@ -1,0 +1,526 @@
+//! The spool directory: its layout and locks, and the subcommands that only look
+//! at it or drop a file into it (`submit`, `wait`, `status`).
+//!
+//! A batch moves new/ → cur/ → done/ or failed/, each step making the next file
+//! before the last one goes, so that at every moment it is in at least one of
+//! them: a look through the four in that order never misses it.
+
+use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::diag::{Diag, Exit};
+use crate::host::check_batch;
+use crate::jsonl::Output;
+use crate::record::Record;
+use crate::Error;
+
+use super::{rfc3339, StatusArgs, SubmitArgs, WaitArgs, TOOL};
+
+/// The lock held by the `watch` or `run-once` serving the spool.
+pub const WATCH_LOCK: &str = "watch.lock";
+/// The lock `submit` holds while it looks for the batch and drops it.
+pub const SUBMIT_LOCK: &str = "submit.lock";
+
+/// How long `watch` tries for the spool's lock before it says another one holds
+/// it (a `status` holds it for a moment).
+const LOCK_TRIES: Duration = Duration::from_secs(2);
+/// How often `wait` looks when no event came.
+const WAIT_POLL: Duration = Duration::from_secs(1);
+
+/// Where a batch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Tmp,
+    New,
+    Cur,
+    Done,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Tmp => "tmp",
+            State::New => "new",
+            State::Cur => "cur",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+
+    /// The order a batch goes through them.
+    pub const LIFE: [State; 4] = [State::New, State::Cur, State::Done, State::Failed];
+}
+
+/// An open spool directory (its subdirectories made).
+#[derive(Debug, Clone)]
+pub struct Spool {
+    root: PathBuf,
+}
+
+fn mkdir(p: &Path) -> Result<(), Error> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(p)
+        .map_err(|e| Error::io(p, e))
+}
+
+impl Spool {
+    /// Open the spool at `dir`, making it and its subdirectories when missing.
+    pub fn open(dir: &Path) -> Result<Spool, Error> {
+        if dir.as_os_str().is_empty() {
+            return Err(Error::Usage("--spool: an empty path".into()));
+        }
+        let root = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+        let s = Spool { root };
+        mkdir(&s.root)?;
+        for st in [
+            State::Tmp,
+            State::New,
+            State::Cur,
+            State::Done,
+            State::Failed,
+        ] {
+            mkdir(&s.dir(st))?;
+        }
+        Ok(s)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, st: State) -> PathBuf {
+        self.root.join(st.as_str())
+    }
+
+    /// `<state>/<id>.jsonl`.
+    pub fn file(&self, st: State, id: &str) -> PathBuf {
+        self.dir(st).join(format!("{id}.jsonl"))
+    }
+
+    /// Where batch `id` is, looking in the order it moves.
+    pub fn state_of(&self, id: &str) -> Option<State> {
+        State::LIFE
+            .into_iter()
+            .find(|&st| fs::symlink_metadata(self.file(st, id)).is_ok())
+    }
+
+    /// The batches of a directory: the `<id>.jsonl` files with a valid id, by
+    /// modification time (the order they were submitted), then by name.
+    pub fn batches(&self, st: State) -> Result<Vec<(String, SystemTime)>, Error> {
+        let dir = self.dir(st);
+        let rd = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut v = Vec::new();
+        for e in rd {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            let name = e.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")) else {
+                continue;
+            };
+            if check_batch(id).is_err() {
+                continue;
+            }
+            // Gone since the listing (claimed, finished): not there.
+            let Ok(m) = e.metadata() else { continue };
+            if !m.is_file() {
+                continue;
+            }
+            v.push((id.to_string(), m.modified().unwrap_or(UNIX_EPOCH)));
+        }
+        v.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(v)
+    }
+
+    fn open_lock(&self, name: &str) -> Result<(File, PathBuf), Error> {
+        let p = self.root.join(name);
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        Ok((f, p))
+    }
+
+    /// Take the lock of the process serving the spool (`watch`, `run-once`);
+    /// `Err(pid)` when another one holds it (its pid, as it wrote it).
+    pub fn lock_watch(&self) -> Result<Result<File, String>, Error> {
+        let (mut f, p) = self.open_lock(WATCH_LOCK)?;
+        let start = Instant::now();
+        loop {
+            match f.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_TRIES => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let mut pid = String::new();
+                    let _ = f.read_to_string(&mut pid);
+                    return Ok(Err(pid.trim().to_string()));
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io(&p, e)),
+            }
+        }
+        // For a person looking: who holds it.
+        let _ = f
+            .set_len(0)
+            .and_then(|_| f.write_all(format!("{}\n", std::process::id()).as_bytes()));
+        Ok(Ok(f))
+    }
+
+    /// Whether a `watch` or `run-once` serves the spool now.
+    pub fn served(&self) -> bool {
+        let p = self.root.join(WATCH_LOCK);
+        let Ok(f) = File::open(&p) else {
+            return false;
+        };
+        matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock))
+    }
+
+    /// Write `<state>/<name>` atomically: to tmp/ first, synced, then renamed.
+    pub fn write_atomic(&self, st: State, name: &str, body: &[u8]) -> Result<(), Error> {
+        let tmp =
+            self.dir(State::Tmp)
+                .join(format!("{name}.{}.{}", std::process::id(), st.as_str()));
+        let dest = self.dir(st).join(name);
+        let r = File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(body)?;
+                f.sync_all()
+            })
+            .and_then(|_| fs::rename(&tmp, &dest));
+        if let Err(e) = r {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(dest, e));
+        }
+        sync_dir(&self.dir(st));
+        Ok(())
+    }
+}
+
+/// Whether a notify event may mean a new file: not the opening or reading of
+/// the directory or its files (the looking itself would wake the looker).
+pub fn worth_a_look(ev: &notify::Result<notify::Event>) -> bool {
+    !matches!(ev, Ok(e) if matches!(e.kind, notify::EventKind::Access(_)))
+}
+
+/// Sync a directory, so that a rename into it survives a crash.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A `spool` record: the state of one batch.
+pub fn spool_record(id: &str, st: State) -> Record {
+    let mut r = Record::new("spool");
+    r.set("batch", id);
+    r.set("state", st.as_str());
+    r
+}
+
+/// `20261121-101500` from an RFC 3339 stamp.
+fn compact(stamp: &str) -> String {
+    stamp
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':' | 'Z'))
+        .map(|c| if c == 'T' { '-' } else { c })
+        .collect()
+}
+
+/// FNV-1a, 64 bits.
+fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A new batch id: the time, then a hash of the list, the process and the
+/// nanoseconds: `20261121-101500-3f2a9c1b`.
+pub fn new_id(now: SystemTime, list: &[u8]) -> String {
+    let nanos = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = fnv1a(0xcbf2_9ce4_8422_2325, list);
+    h = fnv1a(h, &std::process::id().to_le_bytes());
+    h = fnv1a(h, &nanos.to_le_bytes());
+    format!("{}-{:08x}", compact(&rfc3339(now)), (h ^ (h >> 32)) as u32)
+}
+
+/// The batch file for a list: its `batch` record first (the first one of the
+/// input, or a new one), with `id` and `created`, then every other line as it
+/// was.  Returns the record and the file's text.
+pub fn batch_file(
+    input: &[u8],
+    batch: Option<&str>,
+    now: SystemTime,
+) -> Result<(Record, Vec<u8>), Error> {
+    let mut found: Option<(usize, Record)> = None;
+    let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    for (i, l) in lines.iter().enumerate() {
+        let Ok(t) = std::str::from_utf8(l) else {
+            continue;
+        };
+        let t = t.trim();
+        if !t.starts_with('{') {
+            continue;
+        }
+        if let Ok(r) = Record::parse(t) {
+            if r.is("batch") {
+                found = Some((i, r));
+                break;
+            }
+        }
+    }
+    let (skip, mut rec) = match found {
+        Some((i, r)) => (Some(i), r),
+        None => (None, Record::new("batch")),
+    };
+    let id = match batch {
+        Some(b) => b.to_string(),
+        None => match rec.get("id") {
+            Some(v) => match v.as_str() {
+                Some(s) => s.to_string(),
+                None => return Err(Error::Usage("the batch record's id is not a string".into())),
+            },
+            None => new_id(now, input),
+        },
+    };
+    check_batch(&id)?;
+    rec.set("id", id.as_str());
+    rec.set_default("created", rfc3339(now));
+    let mut body = rec.to_line().into_bytes();
+    body.push(b'\n');
+    for (i, l) in lines.iter().enumerate() {
+        if Some(i) == skip {
+            continue;
+        }
+        body.extend_from_slice(l);
+        body.push(b'\n');
+    }
+    Ok((rec, body))
+}
+
+pub fn submit(a: &SubmitArgs, diag: &Diag) -> Result<Exit, Error> {
+    if let Some(b) = &a.batch {
+        check_batch(b)?;
+    }
+    let input = match &a.file {
+        None => read_stdin()?,
+        Some(p) if p.as_os_str() == "-" => read_stdin()?,
+        Some(p) => fs::read(p).map_err(|e| Error::io(p, e))?,
+    };
+    let spool = Spool::open(&a.spool.spool)?;
+    let (rec, body) = batch_file(&input, a.batch.as_deref(), SystemTime::now())?;
+    let id = rec.str("id").unwrap_or_default().to_string();
+
+    let (lock, lock_path) = spool.open_lock(SUBMIT_LOCK)?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    match spool.state_of(&id) {
+        Some(st) => {
+            if io::stderr().is_terminal() {
+                diag.warn(format_args!(
+                    "batch {id} is already in {}/: not submitted again",
+                    st.as_str()
+                ));
+            }
+        }
+        None => {
+            let tmp = spool
+                .dir(State::Tmp)
+                .join(format!("{id}.{}.jsonl", std::process::id()));
+            let dest = spool.file(State::New, &id);
+            let r = File::create(&tmp)
+                .and_then(|mut f| {
+                    f.write_all(&body)?;
+                    f.sync_all()
+                })
+                .and_then(|_| fs::rename(&tmp, &dest));
+            if let Err(e) = r {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::io(dest, e));
+            }
+            sync_dir(&spool.dir(State::New));
+        }
+    }
+    drop(lock);
+    let mut out = Output::stdout();
+    out.record(&rec)?;
+    out.flush()?;
+    Ok(Exit::Success)
+}
+
+fn read_stdin() -> Result<Vec<u8>, Error> {
+    let mut v = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut v)
+        .map_err(|e| Error::io("stdin", e))?;
+    Ok(v)
+}
+
+/// Copy a finished batch's file to stdout.
+fn print_file(p: &Path) -> Result<(), Error> {
+    let body = fs::read(p).map_err(|e| Error::io(p, e))?;
+    let mut out = io::stdout().lock();
+    out.write_all(&body).map_err(Error::stdout)?;
+    out.flush().map_err(Error::stdout)
+}
+
+pub fn wait(a: &WaitArgs, _diag: &Diag) -> Result<Exit, Error> {
+    check_batch(&a.batch)?;
+    let spool = Spool::open(&a.spool.spool)?;
+    let id = a.batch.as_str();
+    let deadline = a.timeout.map(|t| Instant::now() + t);
+    let (tx, rx) = crossbeam_channel::unbounded::<()>();
+    // Kept, so that the channel never closes when the watcher goes.
+    let _keep = tx.clone();
+    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if worth_a_look(&ev) {
+            let _ = tx.send(());
+        }
+    });
+    let _watcher = watcher.ok().map(|mut w| {
+        use notify::Watcher;
+        for st in [State::Done, State::Failed] {
+            // Without it, the poll below still sees the batch.
+            let _ = w.watch(&spool.dir(st), notify::RecursiveMode::NonRecursive);
+        }
+        w
+    });
+    loop {
+        for (st, code) in [(State::Done, Exit::Success), (State::Failed, Exit::Failed)] {
+            let p = spool.file(st, id);
+            if fs::symlink_metadata(&p).is_ok() {
+                print_file(&p)?;
+                return Ok(code);
+            }
+        }
+        let mut pause = WAIT_POLL;
+        if let (Some(d), Some(t)) = (deadline, a.timeout) {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                if io::stderr().is_terminal() {
+                    eprintln!(
+                        "{TOOL}: batch {id}: not finished after {}",
+                        crate::build_list::show_duration(t)
+                    );
+                }
+                return Ok(Exit::TempFail);
+            }
+            pause = pause.min(left);
+        }
+        let _ = rx.recv_timeout(pause);
+        while rx.try_recv().is_ok() {}
+    }
+}
+
+/// The `spool` record of a batch in cur/: its heartbeat file, or what little
+/// is known without one.
+fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
+    let p = spool.dir(State::Cur).join(format!("{id}.status"));
+    let mut r = fs::read_to_string(&p)
+        .ok()
+        .and_then(|t| Record::parse(t.trim()).ok())
+        .filter(|r| r.is("spool") && r.str("batch") == Some(id))
+        .unwrap_or_else(|| {
+            let mut r = spool_record(id, State::Cur);
+            r.set("since", rfc3339(mtime));
+            r
+        });
+    r.set("state", State::Cur.as_str());
+    r
+}
+
+pub fn status(a: &StatusArgs, _diag: &Diag) -> Result<Exit, Error> {
+    let spool = Spool::open(&a.spool.spool)?;
+    let served = spool.served();
+    let mut out = Output::stdout();
+    for (id, t) in spool.batches(State::Cur)? {
+        let mut r = cur_record(&spool, &id, t);
+        // Placed after the heartbeat's fields, before `stages`.
+        let stages = r.remove("stages");
+        let seconds = r.remove("seconds");
+        let arch = r.remove("arch");
+        let host = r.remove("host");
+        r.set("running", served);
+        for (k, v) in [
+            ("stages", stages),
+            ("seconds", seconds),
+            ("arch", arch),
+            ("host", host),
+        ] {
+            if let Some(v) = v {
+                r.set(k, v);
+            }
+        }
+        out.record(&r)?;
+    }
+    let mut states = vec![State::New];
+    if a.all {
+        states.extend([State::Done, State::Failed]);
+    }
+    for st in states {
+        for (id, t) in spool.batches(st)? {
+            let mut r = spool_record(&id, st);
+            r.set("since", rfc3339(t));
+            out.record(&r)?;
+        }
+    }
+    out.flush()?;
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_valid_and_differ() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let a = new_id(t, b"net/curl\n");
+        let b = new_id(t, b"net/tor\n");
+        assert!(a.starts_with("20261118-110640-"), "{a}");
+        assert_eq!(a.len(), "20261118-110640-".len() + 8);
+        assert_ne!(a, b);
+        assert!(check_batch(&a).is_ok());
+    }
+
+    #[test]
+    fn the_batch_record_goes_first() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let input =
+            b"net/curl\n{\"kind\":\"batch\",\"v\":1,\"id\":\"b1\",\"x\":1}\n{bad\n\nnet/tor";
+        let (r, body) = batch_file(input, None, t).unwrap();
+        assert_eq!(r.str("id"), Some("b1"));
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "{\"kind\":\"batch\",\"v\":1,\"id\":\"b1\",\"x\":1,\"created\":\"2026-11-18T11:06:40Z\"}\nnet/curl\n{bad\n\nnet/tor\n"
+        );
+        // --batch wins over the record's id.
+        let (r, _) = batch_file(input, Some("b2"), t).unwrap();
+        assert_eq!(r.str("id"), Some("b2"));
+        // No record: a new one.
+        let (r, body) = batch_file(b"net/curl\n", Some("b3"), t).unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "{\"kind\":\"batch\",\"v\":1,\"id\":\"b3\",\"created\":\"2026-11-18T11:06:40Z\"}\nnet/curl\n"
+        );
+        assert_eq!(r.str("created"), Some("2026-11-18T11:06:40Z"));
+        // Empty input: the record alone.
+        let (_, body) = batch_file(b"", Some("b4"), t).unwrap();
+        assert_eq!(body.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert!(batch_file(b"{\"kind\":\"batch\",\"v\":1,\"id\":\"../x\"}\n", None, t).is_err());
+        assert!(batch_file(b"{\"kind\":\"batch\",\"v\":1,\"id\":3}\n", None, t).is_err());
+    }
+}

@@ -1,0 +1,258 @@
+//! `watch` and `run-once`: serve a spool, one chain at a time.
+//!
+//! The spool's lock is held for the whole run.  A batch left in cur/ (by a
+//! crash, a SIGKILL, a stop) is run again first: build-list's journal makes that
+//! cheap.  Then new/ is looked into, at start, on every notify event and every
+//! --rescan (events get lost, and never come over NFS), and the oldest batch
+//! there is claimed by rename(2) into cur/.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, unbounded};
+
+use super::chain::{self, Chain, Outcome, Stamp, Stop};
+use super::spool::{Spool, State};
+use super::{ChainArgs, TOOL};
+use crate::diag::{Diag, Exit};
+use crate::record::{Level, Record};
+use crate::Error;
+
+/// What to run next.
+enum Next {
+    /// A batch found in cur/.
+    Resume(String),
+    /// A batch just claimed from new/.
+    Claimed(String),
+}
+
+/// Counts of a `run-once`.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    failed: usize,
+}
+
+/// Serve the spool: `watch` with the rescan period, `run-once` without.
+pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<Exit, Error> {
+    let spool = Spool::open(&args.spool.spool)?;
+    let chain = Chain::load(&args.chain, &args.env)?;
+    let stop = Stop::install()?;
+    let _lock = match spool.lock_watch()? {
+        Ok(l) => l,
+        Err(pid) => {
+            let who = if pid.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {pid})")
+            };
+            if rescan.is_some() || std::io::stderr().is_terminal() {
+                diag.warn(format_args!(
+                    "another build-trigger{who} serves {}: not starting",
+                    spool.root().display()
+                ));
+            }
+            return Ok(Exit::TempFail);
+        }
+    };
+    let stamp = Stamp::new(&chain);
+
+    let (ev_tx, ev_rx) = unbounded::<()>();
+    // Kept, so that the channel never closes when the watcher goes.
+    let _keep = ev_tx.clone();
+    let _watcher = match rescan {
+        Some(every) => watch_new(&spool, ev_tx, every, diag),
+        None => None,
+    };
+
+    let mut deferred: HashSet<String> = HashSet::new();
+    let mut tally = Tally::default();
+    let mut last_retry = Instant::now();
+    loop {
+        if stop.stopped() {
+            return Ok(Exit::Success);
+        }
+        while ev_rx.try_recv().is_ok() {}
+        if let Some(every) = rescan {
+            if last_retry.elapsed() >= every {
+                deferred.clear();
+                last_retry = Instant::now();
+            }
+        }
+        let last_scan = match next(&spool, &deferred, diag) {
+            Ok(Some(work)) => {
+                let (id, resumed) = match work {
+                    Next::Resume(id) => (id, true),
+                    Next::Claimed(id) => (id, false),
+                };
+                if resumed && !chain::clear_orphans(&spool, &id, &stop)? {
+                    deferred.insert(id);
+                    continue;
+                }
+                match one(&chain, &spool, &id, &stop, &stamp, diag) {
+                    Ok(Some(true)) => tally.done += 1,
+                    Ok(Some(false)) => tally.failed += 1,
+                    // Stopped: the batch stays in cur/ for the next start.
+                    Ok(None) => return Ok(Exit::Success),
+                    Err(e) => {
+                        diag.warn(format_args!(
+                            "batch {id}: {e}: left in cur/, tried again later"
+                        ));
+                        deferred.insert(id);
+                    }
+                }
+                continue;
+            }
+            Ok(None) => Instant::now(),
+            Err(e) if rescan.is_some() => {
+                // The spool may come back (an NFS server restarting).
+                diag.warn(&e);
+                Instant::now()
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(every) = rescan else {
+            break;
+        };
+        let left = every.saturating_sub(last_scan.elapsed());
+        select! {
+            recv(ev_rx) -> _ => {}
+            recv(stop.rx) -> _ => {}
+            default(left) => {}
+        }
+    }
+    // run-once: what is left in cur/ could not be run now.
+    Ok(if !deferred.is_empty() {
+        Exit::TempFail
+    } else if tally.failed > 0 {
+        Exit::Failed
+    } else if tally.done == 0 {
+        Exit::NothingToDo
+    } else {
+        Exit::Success
+    })
+}
+
+/// notify on new/; without it (reported), only the rescans find batches.
+fn watch_new(
+    spool: &Spool,
+    tx: crossbeam_channel::Sender<()>,
+    every: Duration,
+    diag: &Diag,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir = spool.dir(State::New);
+    let w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if super::spool::worth_a_look(&ev) {
+            let _ = tx.send(());
+        }
+    })
+    .and_then(|mut w| {
+        w.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+        Ok(w)
+    });
+    match w {
+        Ok(w) => Some(w),
+        Err(e) => {
+            diag.warn(format_args!(
+                "{}: cannot watch for new batches ({e}): looking every {}",
+                dir.display(),
+                crate::build_list::show_duration(every)
+            ));
+            None
+        }
+    }
+}
+
+/// The next batch to run: one in cur/ (not deferred), else the oldest of new/,
+/// claimed.
+fn next(spool: &Spool, deferred: &HashSet<String>, diag: &Diag) -> Result<Option<Next>, Error> {
+    for (id, _) in spool.batches(State::Cur)? {
+        if deferred.contains(&id) {
+            continue;
+        }
+        // Finished, but the crash came before cur/ was cleared.
+        if [State::Done, State::Failed]
+            .iter()
+            .any(|&st| fs::symlink_metadata(spool.file(st, &id)).is_ok())
+        {
+            chain::remove_run_files(spool, &id);
+            let _ = fs::remove_file(spool.file(State::Cur, &id));
+            continue;
+        }
+        return Ok(Some(Next::Resume(id)));
+    }
+    for (id, _) in spool.batches(State::New)? {
+        let from = spool.file(State::New, &id);
+        if let Some(st) = [State::Done, State::Failed]
+            .into_iter()
+            .find(|&st| fs::symlink_metadata(spool.file(st, &id)).is_ok())
+        {
+            diag.warn(format_args!(
+                "batch {id} is in new/ but already in {}/: removed from new/, not run again",
+                st.as_str()
+            ));
+            let _ = fs::remove_file(&from);
+            continue;
+        }
+        match fs::rename(&from, spool.file(State::Cur, &id)) {
+            Ok(()) => return Ok(Some(Next::Claimed(id))),
+            // Gone since the listing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(from, e)),
+        }
+    }
+    Ok(None)
+}
+
+/// Run one batch from cur/ and file it in done/ or failed/: `Some(true)` done,
+/// `Some(false)` failed, `None` stopped.
+fn one(
+    chain: &Chain,
+    spool: &Spool,
+    id: &str,
+    stop: &Stop,
+    stamp: &Stamp,
+    diag: &Diag,
+) -> Result<Option<bool>, Error> {
+    chain::remove_run_files(spool, id);
+    let run = chain::run(chain, spool, id, stop, stamp)?;
+    let (st, ok) = match run.outcome {
+        Outcome::Stopped => return Ok(None),
+        Outcome::Done => (State::Done, true),
+        Outcome::Failed(_) => (State::Failed, false),
+    };
+    let out_path = spool.dir(State::Cur).join(format!("{id}.out"));
+    let mut body = fs::read(&out_path).map_err(|e| Error::io(&out_path, e))?;
+    if !body.is_empty() && !body.ends_with(b"\n") {
+        body.push(b'\n');
+    }
+    let mut push = |r: &Record| {
+        body.extend_from_slice(r.to_line().as_bytes());
+        body.push(b'\n');
+    };
+    push(&run.record(stamp));
+    let message = run.failure_message();
+    if let Some(m) = &message {
+        let mut n = Record::notice(TOOL, Level::Error, m.as_str());
+        n.set("batch", id);
+        stamp.stamp(&mut n);
+        push(&n);
+    }
+    let log = run.log();
+    if !log.is_empty() {
+        spool.write_atomic(st, &format!("{id}.log"), &log)?;
+    }
+    spool.write_atomic(st, &format!("{id}.jsonl"), &body)?;
+    chain::remove_run_files(spool, id);
+    let _ = fs::remove_file(spool.file(State::Cur, id));
+    if let Some(m) = run.failure() {
+        diag.warn(format_args!(
+            "{m} (see {})",
+            spool.file(State::Failed, id).display()
+        ));
+    }
+    Ok(Some(ok))
+}

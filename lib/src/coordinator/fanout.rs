@@ -1,0 +1,558 @@
+//! Fan out and join: `build-trigger submit`, then `build-trigger wait`, on every
+//! target at once, each in a thread of its own, locally or over ssh.  The join
+//! selects over the targets' results and their deadlines (crossbeam); a target
+//! past its deadline is given up (its wait is killed) and gets a `timeout`
+//! record, so that one hung host never holds the mail back.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{at, bounded, Receiver, Select};
+
+use super::config::{Target, BUILD_TRIGGER};
+use super::{append, program, tail_lines, BatchDir, Coordinator};
+use crate::record::Record;
+use crate::Error;
+
+/// ssh's exit status when it could not connect or lost the connection.
+const SSH_FAILED: i32 = 255;
+/// build-trigger wait's exit status when its own --timeout expired.
+const WAIT_TIMEOUT: i32 = 75;
+/// How often a submit is tried when ssh cannot connect.
+const SUBMIT_TRIES: usize = 3;
+/// The pause before ssh is tried again.
+const RETRY_PAUSE: Duration = Duration::from_secs(3);
+/// How often a running child is looked at.
+const POLL: Duration = Duration::from_millis(50);
+/// What the remote wait's own --timeout adds to the deadline left, so that the
+/// coordinator's deadline ends it first and the remote one ends it anyway.
+const REMOTE_SLACK: u64 = 5;
+
+/// How a target ended.
+#[derive(Debug)]
+struct Ended {
+    status: &'static str,
+    message: String,
+}
+
+/// What a target's thread shares with the join.
+struct Shared {
+    /// Set by the join at the deadline: kill the child and stop.
+    cancel: AtomicBool,
+    /// The last ssh failed to connect (the target is unreachable so far).
+    unreachable: AtomicBool,
+}
+
+/// The records file and log of a target in the batch directory.
+pub fn records_file(b: &BatchDir, name: &str) -> PathBuf {
+    b.path(&format!("{name}.jsonl"))
+}
+
+pub fn log_file(b: &BatchDir, name: &str) -> PathBuf {
+    b.path(&format!("{name}.log"))
+}
+
+/// Every target at once; returns one `target` record per target, in the order
+/// of the configuration, also written to targets.jsonl.
+pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> {
+    let local_bt = program(BUILD_TRIGGER);
+    let n = c.cfg.targets.len();
+    let mut started = Vec::with_capacity(n);
+    let mut rxs: Vec<Receiver<Ended>> = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for t in &c.cfg.targets {
+        let (tx, rx) = bounded::<Ended>(1);
+        let shared = Arc::new(Shared {
+            cancel: AtomicBool::new(false),
+            unreachable: AtomicBool::new(false),
+        });
+        let start = Instant::now();
+        let job = Job {
+            target: t.clone(),
+            batch: b.id.clone(),
+            list: b.path(super::list::LIST),
+            records: records_file(b, &t.name),
+            log: log_file(b, &t.name),
+            program: match (&t.ssh, &t.build_trigger) {
+                (_, Some(p)) => PathBuf::from(p),
+                (Some(_), None) => PathBuf::from(BUILD_TRIGGER),
+                (None, None) => local_bt.clone(),
+            },
+            env: c.cfg.env.clone(),
+            start,
+            deadline: start + t.deadline,
+            shared: shared.clone(),
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("target {}", t.name))
+            .spawn(move || {
+                let ended = job.run();
+                let _ = tx.send(ended);
+            })
+            .map_err(|e| Error::Command {
+                program: super::TOOL.into(),
+                message: format!("cannot start a thread: {e}"),
+            })?;
+        started.push((start, shared));
+        rxs.push(rx);
+        handles.push(h);
+    }
+
+    // The join: each target's result or its deadline, whichever comes first.
+    let timers: Vec<Receiver<Instant>> = c
+        .cfg
+        .targets
+        .iter()
+        .zip(&started)
+        .map(|(t, (start, _))| at(*start + t.deadline))
+        .collect();
+    let mut results: Vec<Option<(Ended, f64)>> = (0..n).map(|_| None).collect();
+    let mut sel = Select::new();
+    // Operation index -> (target, is_deadline)
+    let mut ops = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        ops.push((i, false, sel.recv(&rxs[i])));
+        ops.push((i, true, sel.recv(&timers[i])));
+    }
+    let mut left = n;
+    while left > 0 {
+        if c.tty {
+            let waiting: Vec<&str> = c
+                .cfg
+                .targets
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| r.is_none())
+                .map(|(t, _)| t.name.as_str())
+                .collect();
+            c.progress(format_args!(
+                "batch {}: waiting for {}",
+                b.id,
+                waiting.join(", ")
+            ));
+        }
+        let op = sel.select();
+        let idx = op.index();
+        let Some(&(i, is_deadline, _)) = ops.iter().find(|o| o.2 == idx) else {
+            continue;
+        };
+        let (start, shared) = &started[i];
+        let ended = if is_deadline {
+            let _ = op.recv(&timers[i]);
+            shared.cancel.store(true, Ordering::SeqCst);
+            let t = &c.cfg.targets[i];
+            let d = crate::build_list::show_duration(t.deadline);
+            if shared.unreachable.load(Ordering::SeqCst) {
+                Ended {
+                    status: "unreachable",
+                    message: format!(
+                        "ssh could not reach {} until the deadline ({d})",
+                        t.ssh.as_deref().unwrap_or("the host")
+                    ),
+                }
+            } else {
+                Ended {
+                    status: "timeout",
+                    message: format!("no result within the deadline ({d}); given up"),
+                }
+            }
+        } else {
+            match op.recv(&rxs[i]) {
+                Ok(e) => e,
+                Err(_) => Ended {
+                    status: "failed",
+                    message: "the target's thread ended without a result".into(),
+                },
+            }
+        };
+        // Both operations of the target are done with.
+        for o in ops.iter().filter(|o| o.0 == i) {
+            sel.remove(o.2);
+        }
+        ops.retain(|o| o.0 != i);
+        results[i] = Some((ended, start.elapsed().as_secs_f64()));
+        left -= 1;
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+
+    let mut records = Vec::with_capacity(n);
+    let mut text = String::new();
+    for (t, r) in c.cfg.targets.iter().zip(results) {
+        let (ended, secs) = r.unwrap_or((
+            Ended {
+                status: "failed",
+                message: "no result".into(),
+            },
+            0.0,
+        ));
+        let mut rec = Record::new("target");
+        rec.set("name", t.name.as_str());
+        rec.set("arch", t.arch.as_str());
+        rec.set("status", ended.status);
+        rec.set("seconds", (secs * 1000.0).round() / 1000.0);
+        rec.set("message", ended.message);
+        rec.set("batch", b.id.as_str());
+        if let Some(dest) = &t.ssh {
+            rec.set("host", dest.as_str());
+        }
+        if ended.status != "done" {
+            c.diag.warn(format_args!(
+                "batch {}: target {}: {}: {}",
+                b.id,
+                t.name,
+                ended.status,
+                rec.str("message").unwrap_or("")
+            ));
+        }
+        text.push_str(&rec.to_line());
+        text.push('\n');
+        records.push(rec);
+    }
+    super::write_atomic(&b.path("targets.jsonl"), text.as_bytes())?;
+    Ok(records)
+}
+
+/// One target's work, in its thread.
+struct Job {
+    target: Target,
+    batch: String,
+    list: PathBuf,
+    records: PathBuf,
+    log: PathBuf,
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    start: Instant,
+    deadline: Instant,
+    shared: Arc<Shared>,
+}
+
+/// How a child ended.
+enum Child {
+    Exited(ExitStatus),
+    Cancelled,
+    NotStarted(std::io::Error),
+}
+
+impl Job {
+    fn cancelled(&self) -> bool {
+        self.shared.cancel.load(Ordering::SeqCst)
+    }
+
+    fn run(&self) -> Ended {
+        let via = match &self.target.ssh {
+            Some(d) => format!("ssh {d}"),
+            None => "locally".into(),
+        };
+        // submit
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let words = ["submit", "--spool", &self.spool(), "--batch", &self.batch];
+            let stdin = match File::open(&self.list) {
+                Ok(f) => Stdio::from(f),
+                Err(e) => return ended("failed", format!("{}: {e}", self.list.display())),
+            };
+            let (child, text) = self.run_child(&words, stdin, None);
+            match child {
+                Child::Cancelled => return ended("timeout", "cancelled"),
+                Child::NotStarted(e) => return ended("failed", format!("cannot run {via}: {e}")),
+                Child::Exited(s) if s.success() => {
+                    self.shared.unreachable.store(false, Ordering::SeqCst);
+                    break;
+                }
+                Child::Exited(s) if self.is_ssh_failure(s) => {
+                    self.shared.unreachable.store(true, Ordering::SeqCst);
+                    if tries >= SUBMIT_TRIES || !self.pause() {
+                        return ended(
+                            "unreachable",
+                            format!("submit: ssh failed ({s}): {}", tail_lines(&text, 2)),
+                        );
+                    }
+                }
+                Child::Exited(s) => {
+                    return ended(
+                        "failed",
+                        format!("submit failed ({s}): {}", tail_lines(&text, 2)),
+                    )
+                }
+            }
+        }
+        // wait, again after a lost connection, until the deadline
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            let timeout = format!("{}s", left.as_secs() + REMOTE_SLACK);
+            let words = [
+                "wait",
+                "--spool",
+                &self.spool(),
+                "--timeout",
+                &timeout,
+                &self.batch,
+            ];
+            let out = match File::create(&self.records) {
+                Ok(f) => f,
+                Err(e) => return ended("failed", format!("{}: {e}", self.records.display())),
+            };
+            let (child, text) = self.run_child(&words, Stdio::null(), Some(out));
+            match child {
+                Child::Cancelled => return ended("timeout", "cancelled"),
+                Child::NotStarted(e) => return ended("failed", format!("cannot run {via}: {e}")),
+                Child::Exited(s) if s.success() => {
+                    self.shared.unreachable.store(false, Ordering::SeqCst);
+                    return ended("done", self.done_message());
+                }
+                Child::Exited(s) if self.is_ssh_failure(s) => {
+                    self.shared.unreachable.store(true, Ordering::SeqCst);
+                    if !self.pause() {
+                        return ended(
+                            "unreachable",
+                            format!("wait: ssh failed ({s}): {}", tail_lines(&text, 2)),
+                        );
+                    }
+                }
+                Child::Exited(s) if s.code() == Some(WAIT_TIMEOUT) => {
+                    return ended("timeout", "build-trigger wait timed out");
+                }
+                Child::Exited(s) if s.code() == Some(1) => {
+                    self.shared.unreachable.store(false, Ordering::SeqCst);
+                    return ended("failed", self.failed_message(&text));
+                }
+                Child::Exited(s) => {
+                    return ended(
+                        "failed",
+                        format!("wait failed ({s}): {}", tail_lines(&text, 2)),
+                    )
+                }
+            }
+        }
+    }
+
+    fn spool(&self) -> String {
+        self.target.spool.to_string_lossy().into_owned()
+    }
+
+    fn is_ssh_failure(&self, s: ExitStatus) -> bool {
+        self.target.ssh.is_some() && s.code() == Some(SSH_FAILED)
+    }
+
+    /// Sleep before ssh is tried again; false when there is no time for that.
+    fn pause(&self) -> bool {
+        let until = Instant::now() + RETRY_PAUSE;
+        if until + Duration::from_secs(1) >= self.deadline {
+            return false;
+        }
+        while Instant::now() < until {
+            if self.cancelled() {
+                return false;
+            }
+            std::thread::sleep(POLL);
+        }
+        true
+    }
+
+    /// The command for build-trigger with `words`: the program here, or ssh
+    /// with one remote command line made of checked and quoted words.
+    fn command(&self, words: &[&str]) -> Command {
+        let mut c = match &self.target.ssh {
+            None => {
+                let mut c = Command::new(&self.program);
+                c.args(words);
+                c
+            }
+            Some(dest) => {
+                let mut line = quote(&self.program.to_string_lossy());
+                for w in words {
+                    line.push(' ');
+                    line.push_str(&quote(w));
+                }
+                let mut c = Command::new("ssh");
+                // First: ssh takes the first value given for an option.
+                c.args(["-o", "BatchMode=yes"])
+                    .args(&self.target.ssh_options)
+                    .arg(dest)
+                    .arg("--")
+                    .arg(line);
+                c
+            }
+        };
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// Run build-trigger: stdout to the file given, or appended to the target's
+    /// log with its stderr.  Returns how it ended and what
+    /// it wrote to the log.
+    fn run_child(&self, words: &[&str], stdin: Stdio, stdout: Option<File>) -> (Child, String) {
+        let mut log = match append(&self.log) {
+            Ok(f) => f,
+            Err(e) => {
+                return (
+                    Child::NotStarted(std::io::Error::other(e.to_string())),
+                    String::new(),
+                )
+            }
+        };
+        let from = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let cmd = self.command(words);
+        let shown: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let _ = writeln!(
+            log,
+            "# {:.1}s: {}",
+            self.start.elapsed().as_secs_f64(),
+            shown.join(" ")
+        );
+        let err = match log.try_clone() {
+            Ok(f) => f,
+            Err(e) => return (Child::NotStarted(e), String::new()),
+        };
+        let piped = stdout.is_none();
+        let stdout = match stdout {
+            Some(f) => Stdio::from(f),
+            None => Stdio::piped(),
+        };
+        let mut cmd = cmd;
+        let spawned = cmd.stdin(stdin).stdout(stdout).stderr(err).spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => return (Child::NotStarted(e), String::new()),
+        };
+        // A piped stdout (submit's batch record) is copied to the log.
+        let copier = if piped {
+            child.stdout.take().map(|mut so| {
+                let mut log2 = log.try_clone().ok();
+                std::thread::spawn(move || {
+                    let mut b = Vec::new();
+                    let _ = so.read_to_end(&mut b);
+                    if let Some(l) = log2.as_mut() {
+                        let _ = l.write_all(&b);
+                    }
+                })
+            })
+        } else {
+            None
+        };
+        let ended = loop {
+            if self.cancelled() {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Child::Cancelled;
+            }
+            match child.try_wait() {
+                Ok(Some(s)) => break Child::Exited(s),
+                Ok(None) => std::thread::sleep(POLL),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Child::NotStarted(e);
+                }
+            }
+        };
+        if let Some(h) = copier {
+            let _ = h.join();
+        }
+        let text = read_from(&self.log, from);
+        (ended, text)
+    }
+
+    /// `done`: what the records say was built.
+    fn done_message(&self) -> String {
+        let text = std::fs::read_to_string(&self.records).unwrap_or_default();
+        let (mut built, mut failed, mut packages) = (0, 0, 0);
+        for r in text.lines().filter_map(|l| Record::parse(l).ok()) {
+            match r.kind() {
+                "build" if r.str("target").unwrap_or("package") == "package" => {
+                    match r.str("status") {
+                        Some("built") => built += 1,
+                        Some("failed") => failed += 1,
+                        _ => {}
+                    }
+                }
+                "package" => packages += 1,
+                _ => {}
+            }
+        }
+        format!("{built} built, {failed} failed, {packages} package files")
+    }
+
+    /// `failed`: the error notice of the chain, or the end of wait's stderr.
+    fn failed_message(&self, stderr: &str) -> String {
+        let text = std::fs::read_to_string(&self.records).unwrap_or_default();
+        let notice = text
+            .lines()
+            .rev()
+            .filter_map(|l| Record::parse(l).ok())
+            .find(|r| r.is("notice") && r.str("level") == Some("error"))
+            .and_then(|r| r.str("message").map(str::to_string));
+        match notice {
+            Some(m) => format!("the chain failed: {m}"),
+            None => format!("the chain failed: {}", tail_lines(stderr, 2)),
+        }
+    }
+}
+
+fn ended(status: &'static str, message: impl Into<String>) -> Ended {
+    Ended {
+        status,
+        message: message.into(),
+    }
+}
+
+fn read_from(path: &Path, from: u64) -> String {
+    let mut b = Vec::new();
+    if let Ok(mut f) = File::open(path) {
+        if f.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = f.read_to_end(&mut b);
+        }
+    }
+    String::from_utf8_lossy(&b)
+        .lines()
+        .filter(|l| !l.starts_with("# "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A word for the remote shell: as it is when it holds only characters no
+/// shell treats specially, else in single quotes.
+pub fn quote(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'_' | b'-' | b'.' | b'/' | b':' | b'=' | b'+' | b',' | b'@' | b'%'
+                )
+        });
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("/var/spool/portflow"), "/var/spool/portflow");
+        assert_eq!(
+            quote("20261121-101500-3f2a9c1b"),
+            "20261121-101500-3f2a9c1b"
+        );
+        assert_eq!(quote("/a b"), "'/a b'");
+        assert_eq!(quote("it's;rm"), "'it'\\''s;rm'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(x)"), "'$(x)'");
+    }
+}

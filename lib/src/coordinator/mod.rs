@@ -1,0 +1,415 @@
+//! build-coordinator: the initiator.  It updates the ports tree, makes the list
+//! (`ports-delta | pkgpath-expand`), fetches the distfiles once
+//! (`build-list --target fetch`), hands the batch to every target's build-trigger
+//! at once, locally or over ssh, waits for all of them, each with its deadline,
+//! and sends one mail through summary-mail.  Every stage is the real program,
+//! started without a shell; what a batch made is kept in its directory under the
+//! work directory.
+//!
+//! ```text
+//! <work_dir>/
+//!     lock            held while a run goes on; a second run exits 0 at once
+//!     state.json      the fingerprint of the last delta built, the batch running
+//!     update.pending  update output not yet given to a batch
+//!     logs/           build-list's log directories of the prefetch
+//!     outbox/         mails that could not be sent (the default outbox)
+//!     <batch>/        list.jsonl, changes.txt, fetch.jsonl, fetch.log,
+//!                     <target>.jsonl, <target>.log, targets.jsonl,
+//!                     summary.jsonl, summary.json, mail.jsonl or mail.txt
+//! ```
+
+pub mod config;
+mod fanout;
+mod list;
+mod report;
+mod state;
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::diag::{Diag, Exit};
+use crate::record::Record;
+use crate::Error;
+
+use config::Config;
+use state::{Running, State};
+
+pub const TOOL: &str = "build-coordinator";
+
+/// How many batches one `run --loop` makes at most.
+pub const MAX_LOOPS: usize = 10;
+
+/// Coordinate one -stable build over every target: list, fetch, fan out, join,
+/// mail.
+#[derive(clap::Parser, Debug)]
+#[command(name = "build-coordinator", version, max_term_width = 100)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {
+    /// Update the tree, build what changed on every target, send the mail.
+    Run(RunArgs),
+    /// Check the configuration file and exit.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The configuration file, portflow.conf(5).
+    #[arg(long, short = 'c', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Build even when the update brought no change.
+    #[arg(long)]
+    pub force: bool,
+    /// Start over while the update keeps bringing changes (at most 10 batches).
+    #[arg(long = "loop")]
+    pub repeat: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The configuration file, portflow.conf(5).
+    #[arg(long, short = 'c', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+pub fn main() -> std::process::ExitCode {
+    let args: Args = crate::diag::parse_args(TOOL);
+    let diag = Diag::new(TOOL);
+    let r = run(&args, &diag);
+    diag.exit(r)
+}
+
+pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
+    match &args.command {
+        Cmd::Check(c) => {
+            config::load(&c.config)?;
+            Ok(Exit::Success)
+        }
+        Cmd::Run(r) => {
+            let cfg = config::load(&r.config)?;
+            Coordinator::new(cfg, diag).run(r.force, r.repeat)
+        }
+    }
+}
+
+/// A program of portflow: the one next to this executable, else the one on PATH.
+pub fn program(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// The exit status of one batch, and how batches combine: a lost target first,
+/// then the alarm, the outbox, a failure, nothing to tell, success.
+fn rank(e: Exit) -> u8 {
+    match e {
+        Exit::TargetLost => 6,
+        Exit::NothingBuilt => 5,
+        Exit::TempFail => 4,
+        Exit::Failed => 3,
+        Exit::Usage => 3,
+        Exit::Success => 1,
+        Exit::NothingToDo => 0,
+    }
+}
+
+pub(crate) struct Coordinator<'a> {
+    cfg: Config,
+    diag: &'a Diag,
+    tty: bool,
+}
+
+/// The directory of one batch.
+pub(crate) struct BatchDir {
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+impl BatchDir {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl<'a> Coordinator<'a> {
+    fn new(cfg: Config, diag: &'a Diag) -> Self {
+        Coordinator {
+            cfg,
+            diag,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// A command for a program run here: the configured environment added.
+    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.envs(self.cfg.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    fn progress(&self, msg: impl std::fmt::Display) {
+        self.diag.progress(msg);
+    }
+
+    fn run(&self, force: bool, repeat: bool) -> Result<Exit, Error> {
+        let work = &self.cfg.work_dir;
+        fs::create_dir_all(work).map_err(|e| Error::io(work, e))?;
+        let lock_path = work.join("lock");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                if self.tty {
+                    self.diag.warn(format_args!(
+                        "another run holds {}: nothing done",
+                        lock_path.display()
+                    ));
+                }
+                return Ok(Exit::Success);
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let _ = lock.set_len(0);
+        let _ = writeln!(&lock, "{}", std::process::id());
+
+        let mut st = State::load(work)?;
+        let mut result: Option<Exit> = None;
+        let combine = |r: &mut Option<Exit>, e: Exit| {
+            *r = Some(match *r {
+                Some(old) if rank(old) >= rank(e) => old,
+                _ => e,
+            });
+        };
+
+        // A batch a killed run left behind is finished first.
+        if let Some(running) = st.running.clone() {
+            let b = BatchDir {
+                dir: work.join(&running.id),
+                id: running.id.clone(),
+            };
+            if b.path(list::LIST).is_file() {
+                self.diag.warn(format_args!(
+                    "batch {} was not finished by an earlier run: finishing it",
+                    b.id
+                ));
+                let (e, finished) = self.batch(&b, false)?;
+                combine(&mut result, e);
+                if finished {
+                    st.built = Some(running.fingerprint);
+                    st.running = None;
+                    st.save(work)?;
+                }
+                if !repeat {
+                    self.diag.finish(Exit::Success);
+                    return Ok(e);
+                }
+            } else {
+                st.running = None;
+                st.save(work)?;
+            }
+        }
+
+        let pending = work.join(list::PENDING);
+        for round in 0..MAX_LOOPS {
+            match self.round(&mut st, force && round == 0, &pending, round) {
+                Ok(None) => break,
+                Ok(Some((e, finished))) => {
+                    combine(&mut result, e);
+                    // A batch whose mail did not go out is finished by the
+                    // next run, before anything new.
+                    if !repeat || !finished {
+                        break;
+                    }
+                }
+                // The batches made so far keep their status.
+                Err(e) if result.is_some() => {
+                    self.diag.error(&e);
+                    combine(&mut result, Exit::Failed);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+            if round + 1 == MAX_LOOPS {
+                self.diag.warn(format_args!(
+                    "--loop: {MAX_LOOPS} batches made; the next run goes on"
+                ));
+            }
+        }
+        Ok(match result {
+            None => self.diag.finish(Exit::NothingToDo),
+            Some(e) => {
+                self.diag.finish(Exit::Success);
+                e
+            }
+        })
+    }
+
+    /// One round: update, list, and when something changed (or `force`), a
+    /// batch.  `None` when nothing changed.
+    fn round(
+        &self,
+        st: &mut State,
+        force: bool,
+        pending: &Path,
+        round: usize,
+    ) -> Result<Option<(Exit, bool)>, Error> {
+        let work = &self.cfg.work_dir;
+        if let Some(update) = &self.cfg.update {
+            self.progress("updating the ports tree");
+            list::update(self, update, pending)?;
+        }
+        self.progress("listing the changed ports");
+        let delta = list::delta(self, pending)?;
+        let changed = match self.cfg.delta {
+            config::Delta::Update => delta.ports > 0,
+            _ => delta.ports > 0 && st.built.as_deref() != Some(&delta.fingerprint),
+        };
+        if !changed && !force {
+            // What the update said was looked at: it goes with no batch.
+            let _ = fs::remove_file(pending);
+            return Ok(None);
+        }
+        let expanded = list::expand(self, &delta.stdout)?;
+        let b = self.new_batch(&delta.fingerprint, round)?;
+        list::write_list(self, &b, &expanded, pending)?;
+        st.running = Some(Running {
+            id: b.id.clone(),
+            fingerprint: delta.fingerprint.clone(),
+        });
+        st.save(work)?;
+        let _ = fs::remove_file(pending);
+
+        let (e, finished) = self.batch(&b, delta.failed || expanded.failed)?;
+        if finished {
+            st.built = Some(delta.fingerprint);
+            st.running = None;
+            st.save(work)?;
+        }
+        Ok(Some((e, finished)))
+    }
+
+    /// A new batch id and its directory: `YYYYMMDD-HHMMSS-<hash>`.
+    fn new_batch(&self, fingerprint: &str, round: usize) -> Result<BatchDir, Error> {
+        let stamp = crate::build_list::utc_stamp(SystemTime::now());
+        let compact: String = stamp
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == 'T')
+            .collect::<String>()
+            .replace('T', "-");
+        let mut h = Sha256::new();
+        h.update(fingerprint.as_bytes());
+        h.update(round.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        let hex: String = h.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        for n in 0..100 {
+            let id = if n == 0 {
+                format!("{compact}-{hex}")
+            } else {
+                format!("{compact}-{hex}.{n}")
+            };
+            let dir = self.cfg.work_dir.join(&id);
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(BatchDir { id, dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            }
+        }
+        Err(Error::Usage(format!(
+            "{}: cannot make a batch directory",
+            self.cfg.work_dir.display()
+        )))
+    }
+
+    /// Prefetch, fan out, join, mail: the exit status of the batch, and whether
+    /// the mail went out (sent or saved), which ends the batch.
+    fn batch(&self, b: &BatchDir, list_failed: bool) -> Result<(Exit, bool), Error> {
+        let mut notices: Vec<Record> = Vec::new();
+        let mut failed = list_failed;
+        if self.cfg.prefetch && !b.path(list::FETCH).exists() {
+            self.progress(format_args!("batch {}: fetching the distfiles", b.id));
+            failed |= list::prefetch(self, b, &mut notices)?;
+        }
+        self.progress(format_args!(
+            "batch {}: handing it to {} targets",
+            b.id,
+            self.cfg.targets.len()
+        ));
+        let targets = fanout::fan_out(self, b)?;
+        self.progress(format_args!("batch {}: sending the mail", b.id));
+        let mail = report::summarize(self, b, &targets, &notices)?;
+        failed |= mail.failed;
+        failed |= targets.iter().any(|t| t.str("status") == Some("failed"));
+        let lost = targets
+            .iter()
+            .any(|t| matches!(t.str("status"), Some("timeout") | Some("unreachable")));
+        let e = if lost {
+            Exit::TargetLost
+        } else if mail.alarm {
+            Exit::NothingBuilt
+        } else if mail.saved {
+            Exit::TempFail
+        } else if failed {
+            Exit::Failed
+        } else if mail.nothing {
+            Exit::NothingToDo
+        } else {
+            Exit::Success
+        };
+        Ok((e, mail.finished))
+    }
+}
+
+/// Write a file whole or not at all.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut t = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    t.write_all(bytes)
+        .and_then(|_| t.as_file().sync_all())
+        .map_err(|e| Error::io(t.path(), e))?;
+    t.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// The last `n` non-empty lines of a text, joined with ` / `.
+pub(crate) fn tail_lines(text: &str, n: usize) -> String {
+    let v: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    v[v.len().saturating_sub(n)..].join(" / ")
+}
+
+/// Open a file for appending, made when missing.
+pub(crate) fn append(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,184 @@
+//! The summary: every record of the batch, concatenated once each, into the real
+//! summary-mail with the configured transport.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+
+use super::config::Transport;
+use super::fanout::records_file;
+use super::{list, program, BatchDir, Coordinator};
+use crate::record::Record;
+use crate::Error;
+
+pub const SUMMARY: &str = "summary.jsonl";
+pub const SUMMARY_JSON: &str = "summary.json";
+pub const MAIL_RECORD: &str = "mail.jsonl";
+pub const MAIL_TEXT: &str = "mail.txt";
+
+/// What the mail step says.
+#[derive(Debug, Default)]
+pub struct Mailed {
+    /// The mail went out or was saved in the outbox: the batch is over.
+    pub finished: bool,
+    /// It was saved in the outbox (summary-mail exit 75).
+    pub saved: bool,
+    /// Ports were listed and nothing was built anywhere.
+    pub alarm: bool,
+    /// Nothing to tell: no mail.
+    pub nothing: bool,
+    /// A record said a build or transfer failed, a line was bad, or the mail
+    /// could not be sent nor saved.
+    pub failed: bool,
+}
+
+pub fn summarize(
+    c: &Coordinator<'_>,
+    b: &BatchDir,
+    targets: &[Record],
+    notices: &[Record],
+) -> Result<Mailed, Error> {
+    let mut m = Mailed::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut text = String::new();
+    let mut add = |line: &str, from: &str, m: &mut Mailed| {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || seen.contains(line) {
+            return;
+        }
+        match Record::parse(line) {
+            Ok(r) => {
+                let failed = match r.kind() {
+                    "build" | "transfer" => r.str("status") == Some("failed"),
+                    _ => false,
+                };
+                m.failed |= failed;
+                seen.insert(line.to_string());
+                text.push_str(line);
+                text.push('\n');
+            }
+            Err(e) => {
+                c.diag.warn(format_args!(
+                    "batch {}: {from}: {e}: left out of the summary",
+                    b.id
+                ));
+                m.failed = true;
+            }
+        }
+    };
+    let mut files = vec![(b.path(list::LIST), list::LIST.to_string())];
+    files.push((b.path(list::FETCH), list::FETCH.to_string()));
+    for t in targets {
+        // The records of a target that finished, done or failed.
+        if matches!(t.str("status"), Some("done") | Some("failed")) {
+            let name = t.str("name").unwrap_or_default();
+            files.push((records_file(b, name), format!("{name}.jsonl")));
+        }
+    }
+    for (path, name) in &files {
+        if let Ok(t) = fs::read_to_string(path) {
+            for l in t.lines() {
+                add(l, name, &mut m);
+            }
+        }
+    }
+    for r in notices.iter().chain(targets) {
+        add(&r.to_line(), "build-coordinator", &mut m);
+    }
+    let summary = b.path(SUMMARY);
+    super::write_atomic(&summary, text.as_bytes())?;
+
+    let mail = &c.cfg.mail;
+    let prog = program("summary-mail");
+    let mut cmd = c.command(&prog);
+    for t in &mail.to {
+        cmd.arg("--to").arg(t);
+    }
+    if let Some(f) = &mail.from {
+        cmd.arg("--from").arg(f);
+    }
+    if let Some(s) = &mail.subject {
+        cmd.arg("--subject").arg(s);
+    }
+    if let Some(s) = &mail.alarm_subject {
+        cmd.arg("--alarm-subject").arg(s);
+    }
+    match &mail.transport {
+        Transport::Smtp { server, tls } => {
+            cmd.arg("--smtp").arg(server).arg("--tls").arg(tls);
+        }
+        Transport::Sendmail(p) => {
+            cmd.arg(format!("--sendmail={}", p.display()));
+        }
+        Transport::Maildir(d) => {
+            cmd.arg("--maildir").arg(d);
+        }
+        Transport::Print => {
+            cmd.arg("--print");
+        }
+    }
+    cmd.arg("--outbox").arg(&mail.outbox);
+    let changes = b.path(list::CHANGES);
+    if fs::metadata(&changes).is_ok_and(|m| m.len() > 0) {
+        cmd.arg("--changes").arg(&changes);
+    }
+    let json = b.path(SUMMARY_JSON);
+    let _ = fs::remove_file(&json);
+    cmd.arg("--json").arg(&json).arg(&summary);
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::Command {
+            program: prog.display().to_string(),
+            message: format!("cannot run it: {e}"),
+        })?;
+    let print = matches!(mail.transport, Transport::Print);
+    if print {
+        super::write_atomic(&b.path(MAIL_TEXT), &out.stdout)?;
+        let mut so = std::io::stdout().lock();
+        so.write_all(&out.stdout)
+            .and_then(|_| so.flush())
+            .map_err(Error::stdout)?;
+    } else if !out.stdout.is_empty() {
+        super::write_atomic(&b.path(MAIL_RECORD), &out.stdout)?;
+    }
+    m.alarm = fs::read(&json)
+        .ok()
+        .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("alarm").and_then(|a| a.as_bool()))
+        .unwrap_or(false);
+    let said_mail = print
+        || String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| Record::parse(l).ok())
+            .any(|r| r.is("mail"));
+    match out.status.code() {
+        Some(0) => m.finished = true,
+        Some(3) => {
+            m.nothing = true;
+            m.finished = true;
+        }
+        Some(4) => {
+            m.alarm = true;
+            m.finished = true;
+        }
+        Some(75) => {
+            m.saved = true;
+            m.finished = true;
+        }
+        _ => {
+            m.failed = true;
+            // Bad lines but the mail out: over all the same.
+            m.finished = said_mail && out.status.code() == Some(1);
+            c.diag.warn(format_args!(
+                "batch {}: summary-mail failed ({}); the records are in {}",
+                b.id,
+                out.status,
+                summary.display()
+            ));
+        }
+    }
+    Ok(m)
+}

@@ -1,0 +1,848 @@
+//! build-trigger driving real chains: small sh stages for the spool protocol
+//! (claim, done/failed, resume, SIGTERM, the lock, load), and the real
+//! clean-env | build-list | collect-built over a copy of the sample tree for a
+//! SIGKILL in the middle of a batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::fixture::SampleCopy;
+use crate::support::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A spool, a directory of stage scripts and a log of the runs, in a temporary
+/// directory.
+struct World {
+    dir: tempfile::TempDir,
+    spool: PathBuf,
+    /// Every run of `record.sh` appends `<batch> <TAG>` here.
+    runs: PathBuf,
+}
+
+/// `record.sh`: logs its run, then passes its input on.
+const RECORD: &str = "#!/bin/sh\necho \"$PORTFLOW_BATCH $TAG\" >> \"$RUNS\"\nexec cat\n";
+/// `stage.sh CODE`: passes its input on, says so on stderr, exits CODE (or is
+/// killed with `kill`, or sleeps with `sleep N` first).
+const STAGE: &str = "#!/bin/sh
+cat
+if [ \"$1\" = sleep ]; then echo \"stage.sh: sleeping $2\" >&2; sleep \"$2\"; exit 0; fi
+i=1
+while [ $i -le 15 ]; do echo \"stage.sh: line $i\" >&2; i=$((i + 1)); done
+if [ \"$1\" = kill ]; then kill -KILL $$; fi
+exit \"$1\"
+";
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = dir.path().join("spool");
+        let runs = dir.path().join("runs");
+        for (name, text) in [("record.sh", RECORD), ("stage.sh", STAGE)] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write script");
+            let st = Command::new("chmod")
+                .arg("+x")
+                .arg(&p)
+                .status()
+                .expect("chmod");
+            assert!(st.success());
+        }
+        World { dir, spool, runs }
+    }
+
+    /// Write a chain file of these lines (`@` stands for the script directory).
+    fn chain(&self, name: &str, lines: &[&str]) -> String {
+        let p = self.dir.path().join(name);
+        let dir = self.dir.path().display().to_string();
+        let text: String = lines
+            .iter()
+            .map(|l| format!("{}\n", l.replace('@', &dir)))
+            .collect();
+        std::fs::write(&p, format!("# {name}\n{text}")).expect("write chain");
+        p.display().to_string()
+    }
+
+    fn args(&self, sub: &str, more: &[&str]) -> Vec<String> {
+        let mut v = vec![sub.to_string(), "--spool".into(), s(&self.spool).into()];
+        v.extend(more.iter().map(|m| m.to_string()));
+        v
+    }
+
+    fn submit(&self, batch: &str, input: &str) -> Out {
+        run(
+            "build-trigger",
+            &self.args("submit", &["--batch", batch]),
+            input,
+            &[],
+        )
+    }
+
+    fn runs(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.runs)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn files(&self, sub: &str) -> BTreeSet<String> {
+        std::fs::read_dir(self.spool.join(sub))
+            .into_iter()
+            .flatten()
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn watch(&self, chain: &str, more: &[&str], env: &[(&str, &str)]) -> Watch {
+        let mut a = self.args("watch", &["--chain", chain]);
+        a.extend(more.iter().map(|m| m.to_string()));
+        Watch::start(
+            &a,
+            env,
+            &self.dir.path().join(format!("watch.{}.err", now_ns())),
+        )
+    }
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// A running `build-trigger watch`, its stderr in a file; killed on drop.
+struct Watch {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Watch {
+    fn start(args: &[String], env: &[(&str, &str)], stderr: &Path) -> Self {
+        let err = std::fs::File::create(stderr).expect("stderr file");
+        let mut cmd = Command::new(bin("build-trigger"));
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err);
+        let child = cmd.spawn().expect("start build-trigger watch");
+        Watch {
+            child,
+            stderr: stderr.to_path_buf(),
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// SIGTERM, then its exit status (it must end within 15 s).
+    fn term(&mut self) -> i32 {
+        assert!(signal("TERM", &self.pid()), "kill -TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "build-trigger watch did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `kill -s SIG -- target`; whether it worked (with `0`: whether it lives).
+fn signal(sig: &str, target: &str) -> bool {
+    Command::new("kill")
+        .args(["-s", sig, "--", target])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The lines of a batch's result: records, and plain lines as strings.
+fn records(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| {
+            if l.starts_with('{') {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))
+            } else {
+                Value::from(l)
+            }
+        })
+        .collect()
+}
+
+/// Wait until no process of these groups is left (a killed process may stay
+/// a zombie a moment, until init reaps it).
+fn groups_gone(pgids: &[String]) {
+    for p in pgids {
+        wait_until(
+            &format!("process group {p} to go"),
+            Duration::from_secs(10),
+            || !signal("0", &format!("-{p}")),
+        );
+    }
+}
+
+fn read_records(p: &Path) -> Vec<Value> {
+    records(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+}
+
+fn of_kind<'a>(recs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    recs.iter().filter(|r| r["kind"] == kind).collect()
+}
+
+#[test]
+fn submit_then_watch_runs_the_chain_once() {
+    let w = World::new();
+    let chain = w.chain("chain", &["cat", "@/record.sh ${TAG}", "cat"]);
+    let runs = s(&w.runs).to_string();
+    let mut watch = w.watch(
+        &chain,
+        &["--env", "TAG=amd64", "--env", &format!("RUNS={runs}")],
+        &[],
+    );
+    let input = "{\"kind\":\"batch\",\"v\":1,\"id\":\"b1\",\"tree\":\"/usr/ports\"}\n\
+                 {\"kind\":\"port\",\"v\":1,\"pkgpath\":\"net/curl\",\"fullpkgpath\":\"net/curl\"}\n\
+                 editors/vim,gtk2\n";
+    let sub = run("build-trigger", &w.args("submit", &[]), input, &[]);
+    assert_eq!(sub.code, 0, "{}", sub.stderr);
+    let rec = &sub.records()[0];
+    assert_eq!(rec["kind"], "batch");
+    assert_eq!(rec["id"], "b1");
+    assert_eq!(rec["tree"], "/usr/ports");
+    assert!(rec["created"].as_str().is_some_and(|c| c.ends_with('Z')));
+    assert!(sub.stderr.is_empty(), "{}", sub.stderr);
+
+    let waited = run(
+        "build-trigger",
+        &w.args("wait", &["--timeout", "20s", "b1"]),
+        "",
+        &[],
+    );
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let recs = records(&waited.stdout);
+    // The batch file went through the chain: the batch record first, as
+    // submitted, then the list, then build-trigger's own record.
+    assert_eq!(recs[0], *rec);
+    assert_eq!(recs[1]["pkgpath"], "net/curl");
+    assert_eq!(waited.lines()[2], "editors/vim,gtk2");
+    let last = &recs[3];
+    assert_eq!(last["kind"], "spool");
+    assert_eq!(last["batch"], "b1");
+    assert_eq!(last["state"], "done");
+    let stages: Vec<(&str, i64)> = last["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap_or("?"),
+                s["exit"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(stages, [("cat", 0), ("record.sh", 0), ("cat", 0)]);
+    assert_eq!(recs.len(), 4);
+    // Atomically in done/, nothing left in cur/, no log without stderr.
+    assert_eq!(
+        std::fs::read_to_string(w.spool.join("done/b1.jsonl")).expect("done"),
+        waited.stdout
+    );
+    // (cur/ is cleared right after the result is in done/.)
+    wait_until("cur/ cleared", Duration::from_secs(5), || {
+        w.files("cur").is_empty()
+    });
+    assert_eq!(w.files("done"), BTreeSet::from(["b1.jsonl".to_string()]));
+
+    // The same batch again: accepted quietly, not run again.
+    let again = w.submit("b1", "net/tor\n");
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.records()[0]["id"], "b1");
+    assert!(w.files("new").is_empty());
+    // A batch with no id of its own gets one, and runs.
+    let fresh = run("build-trigger", &w.args("submit", &[]), "net/tor\n", &[]);
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    let id = fresh.records()[0]["id"].as_str().expect("id").to_string();
+    let done = run(
+        "build-trigger",
+        &w.args("wait", &["--timeout", "20s", &id]),
+        "",
+        &[],
+    );
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(w.runs(), ["b1 amd64".to_string(), format!("{id} amd64")]);
+
+    assert_eq!(watch.term(), 0);
+    // Quiet on success, as cron wants.
+    assert_eq!(watch.stderr(), "");
+}
+
+#[test]
+fn a_failing_stage_fails_the_batch_and_is_named() {
+    let w = World::new();
+    // 1 (a build failed) and 3 (nothing to do) do not fail a batch.
+    let fine = w.chain("fine", &["@/stage.sh 1", "@/stage.sh 3", "cat"]);
+    assert_eq!(w.submit("ok1", "net/curl\n").code, 0);
+    let once = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &fine]),
+        "",
+        &[],
+    );
+    assert_eq!(once.code, 0, "{}", once.stderr);
+    assert!(once.stderr.is_empty(), "{}", once.stderr);
+    assert!(w.spool.join("done/ok1.jsonl").is_file());
+    // Their stderr is kept beside the result, not in it.
+    let log = std::fs::read_to_string(w.spool.join("done/ok1.log")).expect("log");
+    assert!(
+        log.starts_with("==> 1 stage.sh: exit status 1\nstage.sh: line 1\n"),
+        "{log}"
+    );
+    assert!(log.contains("==> 2 stage.sh: exit status 3\n"), "{log}");
+
+    let cases: &[(&str, &str, &str)] = &[
+        ("f2", "@/stage.sh 2", "exit status 2"),
+        ("f75", "@/stage.sh 75", "exit status 75"),
+        ("fsig", "@/stage.sh kill", "killed by signal 9 (SIGKILL)"),
+    ];
+    for (id, stage, how) in cases {
+        let chain = w.chain(&format!("chain-{id}"), &["cat", stage, "cat"]);
+        assert_eq!(w.submit(id, "net/curl\n").code, 0);
+        let once = run(
+            "build-trigger",
+            &w.args("run-once", &["--chain", &chain]),
+            "",
+            &[],
+        );
+        assert_eq!(once.code, 1, "{id}: {}", once.stderr);
+        let headline = format!("batch {id}: stage 2 of 3, stage.sh, failed: {how}");
+        assert!(
+            once.stderr
+                .starts_with(&format!("build-trigger: {headline} (see ")),
+            "{}",
+            once.stderr
+        );
+        let waited = run("build-trigger", &w.args("wait", &[id]), "", &[]);
+        assert_eq!(waited.code, 1, "{id}: {}", waited.stderr);
+        let recs = records(&waited.stdout);
+        // What the chain wrote first, then the spool record, then the notice.
+        assert_eq!(recs[0]["id"], *id);
+        assert_eq!(waited.lines()[1], "net/curl");
+        let spool = &recs[recs.len() - 2];
+        assert_eq!(spool["state"], "failed");
+        assert_eq!(spool["stage"], "stage.sh");
+        let notice = &recs[recs.len() - 1];
+        assert_eq!(notice["kind"], "notice");
+        assert_eq!(notice["tool"], "build-trigger");
+        assert_eq!(notice["level"], "error");
+        assert_eq!(notice["batch"], *id);
+        let m = notice["message"].as_str().expect("message");
+        assert!(m.starts_with(&headline), "{m}");
+        // The tail of its stderr: the last lines, not the first.
+        assert!(m.ends_with("stage.sh: line 14\nstage.sh: line 15"), "{m}");
+        assert!(!m.contains("line 5\n"), "{m}");
+        assert_eq!(
+            std::fs::read_to_string(w.spool.join(format!("failed/{id}.jsonl"))).expect("failed"),
+            waited.stdout
+        );
+    }
+    assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
+    // Nothing queued: nothing to do.
+    let idle = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &fine]),
+        "",
+        &[],
+    );
+    assert_eq!(idle.code, 3, "{}", idle.stderr);
+}
+
+#[test]
+fn watch_resumes_a_batch_left_in_cur() {
+    let w = World::new();
+    let chain = w.chain("chain", &["@/record.sh", "cat"]);
+    let runs = format!("RUNS={}", s(&w.runs));
+    // As a crash leaves it: the batch, its heartbeat, a stage's stderr.
+    write_files(
+        &w.spool,
+        &[
+            ("cur/r1.jsonl", "{\"kind\":\"batch\",\"v\":1,\"id\":\"r1\"}\nnet/curl\n"),
+            (
+                "cur/r1.status",
+                "{\"kind\":\"spool\",\"v\":1,\"batch\":\"r1\",\"state\":\"cur\",\"stages\":[{\"stage\":\"record.sh\",\"pid\":999999}]}\n",
+            ),
+            ("cur/r1.1.record_sh.stderr", "from the crashed run\n"),
+            ("new/n1.jsonl", "{\"kind\":\"batch\",\"v\":1,\"id\":\"n1\"}\n"),
+        ],
+    );
+    let mut watch = w.watch(&chain, &["--env", &runs], &[]);
+    wait_until("n1 done", Duration::from_secs(20), || {
+        w.spool.join("done/n1.jsonl").exists()
+    });
+    // The batch in cur/ first, then the queue.
+    assert_eq!(w.runs(), ["r1 ", "n1 "]);
+    let recs = read_records(&w.spool.join("done/r1.jsonl"));
+    assert_eq!(recs[0]["id"], "r1");
+    assert_eq!(recs[2]["state"], "done");
+    assert!(!w.spool.join("done/r1.log").exists());
+    assert_eq!(watch.term(), 0);
+    assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
+    assert_eq!(watch.stderr(), "");
+}
+
+/// The pids of the stages in a heartbeat file.
+fn stage_pids(status: &Value) -> Vec<String> {
+    status["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["pid"].as_u64())
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn sigterm_leaves_the_batch_resumable_and_status_tells() {
+    let w = World::new();
+    let slow = w.chain("slow", &["cat", "@/record.sh", "@/stage.sh sleep 60"]);
+    let fast = w.chain("fast", &["cat"]);
+    let runs = format!("RUNS={}", s(&w.runs));
+    // Nothing serves the spool yet: status shows the queue, wait times out.
+    assert_eq!(w.submit("q1", "net/curl\n").code, 0);
+    assert_eq!(w.submit("q2", "net/tor\n").code, 0);
+    let st = run("build-trigger", &w.args("status", &[]), "", &[]);
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    let recs = records(&st.stdout);
+    let queued: Vec<(&str, &str)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["batch"].as_str().unwrap_or("?"),
+                r["state"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(queued, [("q1", "new"), ("q2", "new")]);
+    assert!(recs
+        .iter()
+        .all(|r| r["kind"] == "spool" && r["since"].is_string()));
+    let start = Instant::now();
+    let timed = run(
+        "build-trigger",
+        &w.args("wait", &["--timeout", "1s", "q1"]),
+        "",
+        &[],
+    );
+    assert_eq!(timed.code, 75, "{}", timed.stderr);
+    assert!(timed.stdout.is_empty());
+    assert!(start.elapsed() >= Duration::from_secs(1));
+
+    let mut watch = w.watch(&slow, &["--env", &runs], &[]);
+    let status_file = w.spool.join("cur/q1.status");
+    wait_until("q1 at its sleeping stage", Duration::from_secs(20), || {
+        std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(t.trim()).ok())
+            .is_some_and(|r| r["stage"] == "stage.sh")
+    });
+    // Running, and one server a spool: a second one is turned away.
+    let st = run("build-trigger", &w.args("status", &[]), "", &[]);
+    let recs = records(&st.stdout);
+    assert_eq!(recs[0]["batch"], "q1");
+    assert_eq!(recs[0]["state"], "cur");
+    assert_eq!(recs[0]["running"], true);
+    assert_eq!(recs[0]["stage"], "stage.sh");
+    assert!(recs[0]["pid"].is_u64());
+    assert!(recs[0]["heartbeat"]
+        .as_str()
+        .is_some_and(|h| h.ends_with('Z')));
+    assert_eq!(recs[1]["batch"], "q2");
+    assert_eq!(recs[1]["state"], "new");
+    let other = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &fast]),
+        "",
+        &[],
+    );
+    assert_eq!(other.code, 75, "{}", other.stderr);
+    let second = run(
+        "build-trigger",
+        &w.args("watch", &["--chain", &fast]),
+        "",
+        &[],
+    );
+    assert_eq!(second.code, 75, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "another build-trigger (pid {}) serves",
+            watch.pid()
+        )),
+        "{}",
+        second.stderr
+    );
+
+    // SIGTERM: the chain is stopped, the batch stays in cur/, exit 0.
+    let heartbeat: Value = serde_json::from_str(
+        std::fs::read_to_string(&status_file)
+            .expect("status")
+            .trim(),
+    )
+    .expect("status record");
+    let pids = stage_pids(&heartbeat);
+    assert_eq!(pids.len(), 3);
+    let t = Instant::now();
+    assert_eq!(watch.term(), 0, "{}", watch.stderr());
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    groups_gone(&pids);
+    assert!(w.spool.join("cur/q1.jsonl").is_file());
+    assert!(w.spool.join("new/q2.jsonl").is_file());
+    let st = run("build-trigger", &w.args("status", &[]), "", &[]);
+    assert_eq!(st.records()[0]["running"], false);
+
+    // The next start runs it again, then the queue.
+    let once = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &fast]),
+        "",
+        &[],
+    );
+    assert_eq!(once.code, 0, "{}", once.stderr);
+    let recs = read_records(&w.spool.join("done/q1.jsonl"));
+    assert_eq!(recs[0]["id"], "q1");
+    assert!(w.spool.join("done/q2.jsonl").is_file());
+    assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
+    let all = run("build-trigger", &w.args("status", &["--all"]), "", &[]);
+    let states: BTreeMap<String, String> = all
+        .records()
+        .iter()
+        .map(|r| {
+            (
+                r["batch"].as_str().unwrap_or("?").into(),
+                r["state"].as_str().unwrap_or("?").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        BTreeMap::from([("q1".into(), "done".into()), ("q2".into(), "done".into())])
+    );
+}
+
+#[test]
+fn load_200_batches_from_4_processes_each_run_once() {
+    let w = World::new();
+    let chain = w.chain("chain", &["@/record.sh", "cat"]);
+    let runs = format!("RUNS={}", s(&w.runs));
+    // Never to be picked up: a half-written file in tmp/, a .tmp name in new/.
+    write_files(
+        &w.spool,
+        &[
+            (
+                "tmp/half.jsonl",
+                "{\"kind\":\"batch\",\"v\":1,\"id\":\"half\"}\nnet/cu",
+            ),
+            (
+                "new/late.jsonl.tmp",
+                "{\"kind\":\"batch\",\"v\":1,\"id\":\"late\"}\n",
+            ),
+        ],
+    );
+    let mut watch = w.watch(&chain, &["--env", &runs], &[]);
+    let spool = s(&w.spool).to_string();
+    let submitters: Vec<_> = (0..4)
+        .map(|t| {
+            let spool = spool.clone();
+            std::thread::spawn(move || {
+                let mut bad = Vec::new();
+                for i in 0..50 {
+                    // Every tenth one also submits a batch of another thread.
+                    let mut ids = vec![format!("load-{t}-{i}")];
+                    if i % 10 == 0 {
+                        ids.push(format!("load-{}-{i}", (t + 1) % 4));
+                    }
+                    for id in ids {
+                        let o = run(
+                            "build-trigger",
+                            &["submit", "--spool", &spool, "--batch", &id],
+                            "net/curl\n",
+                            &[],
+                        );
+                        if o.code != 0 {
+                            bad.push(format!("{id}: {} {}", o.code, o.stderr));
+                        }
+                    }
+                }
+                bad
+            })
+        })
+        .collect();
+    for h in submitters {
+        let bad = h.join().expect("submitter");
+        assert!(bad.is_empty(), "{bad:?}");
+    }
+    wait_until("200 batches done", Duration::from_secs(45), || {
+        w.files("done").len() >= 200
+    });
+    assert_eq!(watch.term(), 0);
+    let expected: BTreeSet<String> = (0..4)
+        .flat_map(|t| (0..50).map(move |i| format!("load-{t}-{i}")))
+        .collect();
+    let done: BTreeSet<String> = w
+        .files("done")
+        .iter()
+        .map(|f| f.strip_suffix(".jsonl").unwrap_or(f).to_string())
+        .collect();
+    assert_eq!(done, expected);
+    // Each run exactly once, by the chain's own log.
+    let mut ran = w.runs();
+    assert_eq!(ran.len(), 200, "{} runs", ran.len());
+    ran.sort();
+    ran.dedup();
+    assert_eq!(ran.len(), 200);
+    assert!(w.files("failed").is_empty());
+    assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
+    assert_eq!(
+        w.files("new"),
+        BTreeSet::from(["late.jsonl.tmp".to_string()])
+    );
+    assert!(w.files("tmp").contains("half.jsonl"));
+    assert_eq!(watch.stderr(), "");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let w = World::new();
+    let missing = w.dir.path().join("no-such-chain");
+    let cases: Vec<Vec<String>> = vec![
+        w.args("watch", &["--chain", s(&missing)]),
+        w.args("run-once", &["--chain", "/etc/hostname", "--env", "1X=y"]),
+        w.args("submit", &["--batch", "../etc"]),
+        w.args("wait", &["bad/id"]),
+        w.args("wait", &["--timeout", "0s", "b1"]),
+        vec!["frobnicate".into()],
+    ];
+    for a in &cases {
+        let o = run("build-trigger", a, "", &[]);
+        assert_eq!(o.code, 2, "{a:?}: {}", o.stderr);
+        assert!(
+            o.stderr.starts_with("build-trigger: "),
+            "{a:?}: {}",
+            o.stderr
+        );
+    }
+    let bad = w.chain("bad", &["cat", "cat ${NOT_SET_IN_THIS_TEST}"]);
+    let o = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &bad]),
+        "",
+        &[],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(
+            "bad:3: ${NOT_SET_IN_THIS_TEST} is not set: give --env NOT_SET_IN_THIS_TEST=VALUE"
+        ),
+        "{}",
+        o.stderr
+    );
+    // The batch record's id is used when --batch is not given, and checked.
+    let o = run(
+        "build-trigger",
+        &w.args("submit", &[]),
+        "{\"kind\":\"batch\",\"v\":1,\"id\":\"a b\"}\n",
+        &[],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(w.files("new").is_empty());
+}
+
+// The real chain.
+
+fn standin(name: &str) -> String {
+    root()
+        .join("tests/standins")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The modification times of the files of a directory.
+fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let e = e.expect("read_dir");
+            let m = e.metadata().expect("metadata").modified().expect("mtime");
+            (e.file_name().to_string_lossy().into_owned(), m)
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_mid_batch_then_restart_finishes_without_rebuilding() {
+    let c = SampleCopy::new();
+    let w = World::new();
+    let db = c.dir.path().join("pkgdb");
+    write_files(&db, &[("rsync-3.2.7/+CONTENTS", "@name rsync-3.2.7\n")]);
+    let chain = w.chain(
+        "chain",
+        &["clean-env --keep rsync", "build-list", "collect-built"],
+    );
+    let bindir = bin("clean-env").parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (pi, pd, pa) = (
+        standin("pkg_info"),
+        standin("pkg_delete"),
+        standin("pkg_add"),
+    );
+    let dbs = s(&db).to_string();
+    let mut env: Vec<(&str, &str)> = c
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "MACHINE_ARCH")
+        .collect();
+    env.extend([
+        ("PATH", path.as_str()),
+        ("PKG_INFO", pi.as_str()),
+        ("PKG_DELETE", pd.as_str()),
+        ("PKG_ADD", pa.as_str()),
+        ("PKG_DBDIR", dbs.as_str()),
+    ]);
+    // The target's settings as --env.
+    let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=4"];
+
+    let input = "{\"kind\":\"batch\",\"v\":1,\"id\":\"kill9\"}\n\
+                 misc/plain\nnet/tor\ndevel/slow\nnet/torsocks\n";
+    let mut first = w.watch(&chain, &settings, &env);
+    let sub = run("build-trigger", &w.args("submit", &[]), input, &[]);
+    assert_eq!(sub.code, 0, "{}", sub.stderr);
+    let logs = c.tree.join("logs/amd64/kill9");
+    wait_until("devel/slow building", Duration::from_secs(30), || {
+        std::fs::read_to_string(logs.join("devel@slow.log"))
+            .is_ok_and(|t| t.contains("slow: second 1 of 4"))
+    });
+    let heartbeat: Value = serde_json::from_str(
+        std::fs::read_to_string(w.spool.join("cur/kill9.status"))
+            .expect("status")
+            .trim(),
+    )
+    .expect("status record");
+    let pids = stage_pids(&heartbeat);
+    assert_eq!(pids.len(), 3, "{heartbeat}");
+    // SIGKILL: no chance to clean up; the chain goes on without it.
+    first.child.kill().expect("kill -9");
+    let _ = first.child.wait();
+    let finished = mtimes(&c.packages("all"));
+    assert!(finished.contains_key("plain-1.0.tgz"), "{finished:?}");
+    assert!(finished.contains_key("tor-0.4.8.12.tgz"), "{finished:?}");
+    assert!(!finished.contains_key("slow-1.0.tgz"));
+    let journal_before = std::fs::read_to_string(logs.join("journal")).expect("journal");
+    let mut second = w.watch(&chain, &settings, &env);
+    let waited = run(
+        "build-trigger",
+        &w.args("wait", &["--timeout", "60s", "kill9"]),
+        "",
+        &[],
+    );
+    assert_eq!(waited.code, 0, "{}\n{}", waited.stdout, second.stderr());
+    assert_eq!(second.term(), 0);
+    let err = second.stderr();
+    assert!(
+        err.contains("build-trigger: batch kill9: the chain of an earlier run is still at work (process groups "),
+        "{err}"
+    );
+    groups_gone(&pids);
+
+    let recs = records(&waited.stdout);
+    let builds: Vec<(String, String)> = of_kind(&recs, "build")
+        .iter()
+        .map(|r| {
+            (
+                r["fullpkgpath"].as_str().unwrap_or("?").to_string(),
+                r["status"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    let built = |p: &str| (p.to_string(), "built".to_string());
+    assert_eq!(
+        builds,
+        [
+            built("misc/plain"),
+            built("net/tor"),
+            built("devel/slow"),
+            built("net/torsocks")
+        ]
+    );
+    // The entries finished before the kill come from build-list's journal: the
+    // same records, their packages not built again.
+    let journaled = records(&journal_before);
+    for j in journaled.iter().filter(|r| r["kind"] == "build") {
+        assert!(recs.contains(j), "{j} not re-emitted as journaled");
+    }
+    assert!(journaled.len() >= 2, "{journal_before}");
+    let now = mtimes(&c.packages("all"));
+    for (f, t) in &finished {
+        assert_eq!(now[f], *t, "{f} was built again");
+    }
+    assert!(now.contains_key("slow-1.0.tgz"));
+    // collect-built saw the whole batch.
+    let files: BTreeSet<&str> = of_kind(&recs, "package")
+        .iter()
+        .filter_map(|r| r["file"].as_str())
+        .collect();
+    for f in ["plain-1.0.tgz", "tor-0.4.8.12.tgz", "slow-1.0.tgz"] {
+        assert!(files.contains(f), "{f} not in {files:?}");
+    }
+    let clean = of_kind(&recs, "clean");
+    assert!(clean
+        .iter()
+        .all(|r| r["batch"] == "kill9" && r["arch"] == "amd64"));
+    let last = recs.last().expect("records");
+    assert_eq!(last["kind"], "spool");
+    assert_eq!(last["state"], "done");
+    assert_eq!(last["arch"], "amd64");
+    let stages: Vec<&str> = last["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["stage"].as_str())
+        .collect();
+    assert_eq!(stages, ["clean-env", "build-list", "collect-built"]);
+    assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
+}
