@@ -9,6 +9,7 @@ mod chain;
 mod clean_env;
 mod collect_built;
 mod coordinator;
+mod demo;
 mod fixture;
 mod manpages;
 mod pkgpath_expand;

@@ -1,0 +1,60 @@
+//! The README's first command, `pipelines/demo`, run from a clean checkout of
+//! the repository: it must end with the mail.
+
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+fn the_readme_demo_ends_with_the_mail() {
+    require("git", "git");
+    require("bmake", "bmake");
+    require("rsync", "rsync");
+    let t = tempfile::tempdir().expect("tempdir");
+    // A clean checkout of what is committed.
+    let checkout = t.path().join("portflow");
+    let st = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(root())
+        .arg(&checkout)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git clone");
+    assert!(st.success(), "git clone failed");
+    // The README says exactly this command.
+    let readme = std::fs::read_to_string(checkout.join("README.md")).expect("README");
+    let first = readme
+        .lines()
+        .find(|l| l.starts_with("pipelines/demo"))
+        .expect("the README names pipelines/demo");
+    assert!(
+        readme.find(first) < readme.find("bash .ci/run"),
+        "the demo is the README's first command"
+    );
+    let demo = t.path().join("demo");
+    let mut cmd = Command::new(checkout.join("pipelines/demo"));
+    cmd.arg(&demo)
+        .current_dir(&checkout)
+        // Its own target directory: the outer cargo holds the lock of ours.
+        .env("CARGO_TARGET_DIR", root().join("target/demo-checkout"));
+    let out = run_cmd(cmd, "", &[]);
+    assert_eq!(out.code, 0, "demo failed:\n{}\n{}", out.stdout, out.stderr);
+    let mail = &out.stdout;
+    assert!(mail.contains("Subject: stable packages to sign"), "{mail}");
+    for arch in ["amd64", "i386"] {
+        for f in ["curl-8.9.1.tgz", "debug-curl-8.9.1.tgz", "plain-1.0.tgz"] {
+            assert!(
+                mail.contains(&format!("{arch}\t{f}\n")),
+                "{arch} {f}:\n{mail}"
+            );
+            assert!(
+                demo.join("signing").join(arch).join(f).is_file(),
+                "{arch}/{f}"
+            );
+        }
+    }
+    assert!(mail.contains("Changes triggering the build:"), "{mail}");
+    // It ends with the mail and says where everything is.
+    assert!(mail.contains("the mail (printed above):"), "{mail}");
+    assert!(mail.trim_end().ends_with("mail.txt"), "{mail}");
+}
