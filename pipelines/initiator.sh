@@ -8,7 +8,8 @@
 set -eu
 [ $# -ge 2 ] || { echo "usage: ${0##*/} branch host:spool..." >&2; exit 2; }
 branch=$1; shift
-: ${PORTSDIR:=/usr/ports}
+PORTSDIR=${PORTSDIR:-/usr/ports}
+export PORTSDIR
 batch=$(date -u +%Y%m%d-%H%M%S)
 work=/var/db/portflow/$batch
 mkdir -p "$work"

@@ -100,13 +100,24 @@ fn two_arch_batch(dir: &Path) -> String {
         json!({"fullpkgpath": "devel/broken", "target": "package", "status": "failed",
                "reason": "error", "log": s(&log), "seconds": 3.0, "arch": "amd64"}),
     );
-    for (i, f) in amd64.iter().enumerate() {
+    for f in amd64 {
         let a = json!({"file": f, "debug": f.starts_with("debug-"), "arch": "amd64"});
         v += &rec("package", a);
-        let status = if i % 2 == 0 { "sent" } else { "unchanged" };
         v += &rec(
             "transfer",
-            json!({"file": f, "dest": "signer:/build/amd64/", "status": status, "arch": "amd64"}),
+            json!({"file": f, "dest": "signer:/build/amd64/", "status": "sent", "arch": "amd64"}),
+        );
+    }
+    // Built again, but the signing host has them from an earlier batch: not
+    // new to sign, only counted.
+    for f in [
+        "plain-1.0.tgz",
+        "tor-0.4.8.12.tgz",
+        "debug-tor-0.4.8.12.tgz",
+    ] {
+        v += &rec(
+            "transfer",
+            json!({"file": f, "dest": "signer:/build/amd64/", "status": "unchanged", "arch": "amd64"}),
         );
     }
     v += &rec(
@@ -286,6 +297,12 @@ fn summary_mail_delivered_over_smtp_as_received() {
         expected_head()
     );
     assert!(!body.contains("\tp13-1.0.tgz\n"));
+    // Files the signing host already had are counted, not listed as new.
+    assert!(!body.contains("\tplain-1.0.tgz\n"));
+    assert_eq!(
+        section(body, "Already on the signing host, unchanged:"),
+        ["amd64      2 +   1 -debug packages"]
+    );
     assert_eq!(
         section(body, "Failed builds:"),
         [

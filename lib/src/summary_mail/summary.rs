@@ -286,10 +286,12 @@ impl Gather {
             ListFrom::None
         };
         let files: Vec<ArchFile> = match list_from {
+            // Only what was sent: a file the signing host already had
+            // (unchanged) was listed by an earlier mail, and is counted apart.
             ListFrom::Transfer => self
                 .transfers
                 .iter()
-                .filter(|(_, (status, _))| status != "failed")
+                .filter(|(_, (status, _))| status == "sent")
                 .map(|((arch, file), _)| ArchFile {
                     arch: arch.clone(),
                     file: file.clone(),
@@ -306,6 +308,26 @@ impl Gather {
                 })
                 .collect(),
         };
+        let mut unchanged: Vec<Count> = Vec::new();
+        for ((arch, file), (status, _)) in &self.transfers {
+            if status != "unchanged" {
+                continue;
+            }
+            if unchanged.last().is_none_or(|c| c.arch != *arch) {
+                unchanged.push(Count {
+                    arch: arch.clone(),
+                    packages: 0,
+                    debug: 0,
+                });
+            }
+            if let Some(c) = unchanged.last_mut() {
+                if file.starts_with("debug-") {
+                    c.debug += 1;
+                } else {
+                    c.packages += 1;
+                }
+            }
+        }
         let failed_transfers = self
             .transfers
             .iter()
@@ -380,6 +402,7 @@ impl Gather {
             counts,
             infrastructure,
             files,
+            unchanged,
             failed_transfers,
             failed,
             skipped: self.skipped,
@@ -606,6 +629,8 @@ pub struct Summary {
     /// Files of the list left out of the counts as infrastructure packages.
     pub infrastructure: usize,
     pub files: Vec<ArchFile>,
+    /// Per architecture, the files the signing host already had.
+    pub unchanged: Vec<Count>,
     pub failed_transfers: Vec<FailedTransfer>,
     pub failed: Vec<FailedBuild>,
     pub skipped: Vec<Skipped>,
@@ -670,6 +695,16 @@ impl Summary {
         let _ = writeln!(w, "---");
         for f in &self.files {
             let _ = writeln!(w, "{}\t{}", f.arch, f.file);
+        }
+        if !self.unchanged.is_empty() {
+            let _ = writeln!(w, "\nAlready on the signing host, unchanged:");
+            for c in &self.unchanged {
+                let _ = writeln!(
+                    w,
+                    "{:<aw$} {:>nw$} + {:>nw$} -debug packages",
+                    c.arch, c.packages, c.debug
+                );
+            }
         }
 
         if !self.failed.is_empty() {
