@@ -141,3 +141,15 @@ pub fn parse_args<A: clap::Parser>(tool: &str) -> A {
         }
     }
 }
+
+/// The `main` of every tool: parse the command line, run, report a fatal error,
+/// and turn the result into the exit status.
+pub fn tool_main<A: clap::Parser>(
+    tool: &'static str,
+    run: fn(&A, &Diag) -> Result<Exit, Error>,
+) -> ExitCode {
+    let args: A = parse_args(tool);
+    let diag = Diag::new(tool);
+    let r = run(&args, &diag);
+    diag.exit(r)
+}

@@ -58,3 +58,15 @@ impl Error {
         }
     }
 }
+
+/// Open (creating it when missing, never truncating) a file used as a lock with
+/// `File::lock`: its contents are the lock holder's business.
+pub fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File, Error> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}

@@ -534,13 +534,7 @@ pub fn flush(
 ) -> Result<(), Error> {
     fs::create_dir_all(outbox).map_err(|e| Error::io(outbox, e))?;
     let lock_path = outbox.join(".flush.lock");
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
+    let lock = crate::error::open_lock_file(&lock_path)?;
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
     let files = waiting(outbox).map_err(|e| Error::io(outbox.join("new"), e))?;
     for path in files {

@@ -36,10 +36,7 @@ pub struct Args {
 }
 
 pub fn main() -> std::process::ExitCode {
-    let args: Args = crate::diag::parse_args(TOOL);
-    let diag = Diag::new(TOOL);
-    let r = run(&args, &diag);
-    diag.exit(r)
+    crate::diag::tool_main(TOOL, run)
 }
 
 /// The expanded port records, deduplicated by full pkgpath, in first-seen order.

@@ -115,13 +115,7 @@ pub struct Batch {
 }
 
 fn open_rw(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io(path, e))
+    crate::error::open_lock_file(path)
 }
 
 /// The outcome of opening a batch.

@@ -151,10 +151,7 @@ pub fn is_name(k: &str) -> bool {
 }
 
 pub fn main() -> std::process::ExitCode {
-    let args: Args = crate::diag::parse_args(TOOL);
-    let diag = Diag::new(TOOL);
-    let r = run(&args, &diag);
-    diag.exit(r)
+    crate::diag::tool_main(TOOL, run)
 }
 
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {

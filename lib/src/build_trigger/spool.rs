@@ -5,7 +5,7 @@
 //! before the last one goes, so that at every moment it is in at least one of
 //! them: a look through the four in that order never misses it.
 
-use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
+use std::fs::{self, DirBuilder, File, TryLockError};
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -138,13 +138,7 @@ impl Spool {
 
     fn open_lock(&self, name: &str) -> Result<(File, PathBuf), Error> {
         let p = self.root.join(name);
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
+        let f = crate::error::open_lock_file(&p)?;
         Ok((f, p))
     }
 

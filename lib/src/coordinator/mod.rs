@@ -82,10 +82,7 @@ pub struct CheckArgs {
 }
 
 pub fn main() -> std::process::ExitCode {
-    let args: Args = crate::diag::parse_args(TOOL);
-    let diag = Diag::new(TOOL);
-    let r = run(&args, &diag);
-    diag.exit(r)
+    crate::diag::tool_main(TOOL, run)
 }
 
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
@@ -171,13 +168,7 @@ impl<'a> Coordinator<'a> {
         let work = &self.cfg.work_dir;
         fs::create_dir_all(work).map_err(|e| Error::io(work, e))?;
         let lock_path = work.join("lock");
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, e))?;
+        let lock = crate::error::open_lock_file(&lock_path)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -102,10 +102,7 @@ pub struct Args {
 }
 
 pub fn main() -> std::process::ExitCode {
-    let args: Args = crate::diag::parse_args(TOOL);
-    let diag = Diag::new(TOOL);
-    let r = run(&args, &diag);
-    diag.exit(r)
+    crate::diag::tool_main(TOOL, run)
 }
 
 /// The settings checked before anything is read.
