@@ -98,21 +98,36 @@ pub fn read_lines(
 
 /// One line to an item; `None` for skipped and bad lines (the latter reported).
 pub fn parse_line(line: &str, loc: &Loc, diag: &Diag) -> Option<Item> {
+    match classify(line)? {
+        Ok(ItemRef::Record(r)) => Some(Item::Record(r)),
+        Ok(ItemRef::Text(t)) => Some(Item::Text(t.to_string())),
+        Err(e) => {
+            diag.error_at(loc, e);
+            None
+        }
+    }
+}
+
+/// One input item, the text borrowed from its line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemRef<'a> {
+    Record(Record),
+    Text(&'a str),
+}
+
+/// What one line is, by the rules of [`parse_line`], without reporting anything
+/// (for readers that report later, or in another order): `None` for blank lines
+/// and comments, an error for a bad record.
+pub fn classify(line: &str) -> Option<Result<ItemRef<'_>, crate::record::RecordError>> {
     let t = line.trim();
     if t.is_empty() || t.starts_with('#') {
         return None;
     }
-    if t.starts_with('{') {
-        match Record::parse(t) {
-            Ok(r) => Some(Item::Record(r)),
-            Err(e) => {
-                diag.error_at(loc, e);
-                None
-            }
-        }
+    Some(if t.starts_with('{') {
+        Record::parse(t).map(ItemRef::Record)
     } else {
-        Some(Item::Text(t.to_string()))
-    }
+        Ok(ItemRef::Text(t))
+    })
 }
 
 /// The `-t` form of a tool's output: the one line a script wants from a record,

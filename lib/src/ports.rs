@@ -210,6 +210,8 @@ fn skip_dir(name: &str) -> bool {
 pub struct PortDirs {
     root: PathBuf,
     cache: HashMap<String, DirKind>,
+    /// Holds the Makefile being read.
+    buf: Vec<u8>,
 }
 
 impl PortDirs {
@@ -217,6 +219,7 @@ impl PortDirs {
         PortDirs {
             root: root.into(),
             cache: HashMap::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -229,10 +232,17 @@ impl PortDirs {
         if let Some(k) = self.cache.get(dir) {
             return *k;
         }
-        let mut k = self.read_kind(dir);
-        if k == DirKind::Port {
+        let k = read_kind(&self.root, dir, &mut self.buf);
+        self.settle(dir, k)
+    }
+
+    /// Apply the nesting rule to what the files say `dir` is, and remember it.
+    fn settle(&mut self, dir: &str, mut k: DirKind) -> DirKind {
+        if matches!(k, DirKind::Port | DirKind::Group) {
             // Ports do not nest: a Makefile inside a port (`files/Makefile`)
-            // does not make its directory a port.
+            // makes its directory neither a port nor a group.  (So the port of a
+            // file is its nearest port directory, even where a directory on the
+            // way holds some Makefile.)
             let mut a = dir;
             while let Some((up, _)) = a.rsplit_once('/') {
                 if self.kind(up) == DirKind::Port {
@@ -246,64 +256,134 @@ impl PortDirs {
         k
     }
 
-    fn read_kind(&self, dir: &str) -> DirKind {
-        let path = self.root.join(dir);
-        if !path.is_dir() {
-            return DirKind::Missing;
-        }
-        if dir.is_empty() {
-            return DirKind::Group;
-        }
-        match fs::read(path.join("Makefile")) {
-            Ok(text) => {
-                if contains(&text, b"bsd.port.subdir.mk") {
-                    DirKind::Group
-                } else {
-                    DirKind::Port
-                }
-            }
-            Err(_) => DirKind::Plain,
+    /// Read ahead what each of `dirs` is, the files in parallel: reading the
+    /// Makefiles of thousands of ports is most of the work of mapping a whole
+    /// release's changes to ports, and it needs only the file system.
+    /// [`PortDirs::kind`] then answers from memory.
+    pub fn prefetch<'d>(&mut self, dirs: impl IntoIterator<Item = &'d str>) {
+        use rayon::prelude::*;
+        let mut todo: Vec<&str> = dirs
+            .into_iter()
+            .filter(|d| !self.cache.contains_key(*d))
+            .collect();
+        // A directory before those below it: the nesting rule asks about it.
+        // (A stable sort: a change list comes nearly sorted already, and then
+        // it is about one pass.)
+        todo.sort();
+        todo.dedup();
+        let root = &self.root;
+        let kinds: Vec<DirKind> = todo
+            .par_iter()
+            .map_init(Vec::new, |buf, d| read_kind(root, d, buf))
+            .collect();
+        self.cache.reserve(todo.len());
+        for (d, k) in todo.into_iter().zip(kinds) {
+            self.settle(d, k);
         }
     }
 
     /// Every port at or below `dir`, sorted.
     pub fn ports_below(&mut self, dir: &str) -> Vec<String> {
         let mut out = Vec::new();
-        let mut stack = vec![dir.to_string()];
-        while let Some(d) = stack.pop() {
-            match self.kind(&d) {
-                DirKind::Port => out.push(d.clone()),
-                DirKind::Missing => continue,
-                DirKind::Group | DirKind::Plain => {}
-            }
-            let Ok(rd) = fs::read_dir(self.root.join(&d)) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let Ok(ft) = e.file_type() else { continue };
-                if !ft.is_dir() {
-                    continue;
+        // A level of the tree at a time, its directories read ahead together.
+        let mut level = vec![dir.to_string()];
+        while !level.is_empty() {
+            self.prefetch(level.iter().map(String::as_str));
+            let mut next = Vec::new();
+            for d in level {
+                match self.kind(&d) {
+                    // Nothing below a port is a port.
+                    DirKind::Port => {
+                        out.push(d);
+                        continue;
+                    }
+                    DirKind::Missing => continue,
+                    DirKind::Group | DirKind::Plain => {}
                 }
-                let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                let Ok(rd) = fs::read_dir(self.root.join(&d)) else {
                     continue;
                 };
-                if skip_dir(&name) || name.starts_with('.') {
-                    continue;
+                for e in rd.flatten() {
+                    let Ok(ft) = e.file_type() else { continue };
+                    if !ft.is_dir() {
+                        continue;
+                    }
+                    let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                        continue;
+                    };
+                    if skip_dir(&name) || name.starts_with('.') {
+                        continue;
+                    }
+                    next.push(if d.is_empty() {
+                        name
+                    } else {
+                        format!("{d}/{name}")
+                    });
                 }
-                stack.push(if d.is_empty() {
-                    name
-                } else {
-                    format!("{d}/{name}")
-                });
             }
+            level = next;
         }
         out.sort();
         out
     }
 }
 
+/// What the files say `dir` is, before the nesting rule.  Most directories asked
+/// about are ports, so this opens `<dir>/Makefile` first and asks whether the
+/// directory exists only when that fails: one open and two reads for a port,
+/// where a stat first would cost a system call more.  `buf` holds the Makefile.
+fn read_kind(root: &Path, dir: &str, buf: &mut Vec<u8>) -> DirKind {
+    if dir.is_empty() {
+        return if root.is_dir() {
+            DirKind::Group
+        } else {
+            DirKind::Missing
+        };
+    }
+    let mut makefile = PathBuf::with_capacity(root.as_os_str().len() + dir.len() + 10);
+    makefile.push(root);
+    makefile.push(dir);
+    makefile.push("Makefile");
+    match fs::File::open(&makefile) {
+        Ok(f) => match read_all(f, buf) {
+            Ok(text) if contains(text, b"bsd.port.subdir.mk") => DirKind::Group,
+            Ok(_) => DirKind::Port,
+            // A Makefile that cannot be read (a directory, say) is no Makefile.
+            Err(_) => DirKind::Plain,
+        },
+        // No Makefile (or none that opens): a plain directory, or none at all.
+        Err(_) if makefile.parent().is_some_and(Path::is_dir) => DirKind::Plain,
+        Err(_) => DirKind::Missing,
+    }
+}
+
+/// Read `f` to its end into `buf`.  (`Read::read_to_end` on a `File` asks for the
+/// file's size and position first: two system calls more per Makefile.)
+fn read_all(mut f: fs::File, buf: &mut Vec<u8>) -> std::io::Result<&[u8]> {
+    use std::io::Read;
+    if buf.len() < 16 * 1024 {
+        buf.resize(16 * 1024, 0);
+    }
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            buf.resize(2 * n, 0);
+        }
+        match f.read(&mut buf[n..]) {
+            Ok(0) => return Ok(&buf[..n]),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    hay.windows(needle.len())
+        .any(|w| w[0] == first && w == needle)
 }
 
 #[cfg(test)]
@@ -341,7 +421,28 @@ mod tests {
         fs::create_dir_all(t.path().join("lang/php/8.3/pkg")).unwrap();
         mk("lang/php/8.3/files/odd", ".include <bsd.port.mk>\n");
         mk("lang/php/8.3/files", "all:\n\techo not a port\n");
+        mk(
+            "lang/php/8.3/files/grp",
+            "SUBDIR += x\n.include <bsd.port.subdir.mk>\n",
+        );
         let mut d = PortDirs::new(t.path());
+        // Read ahead or not, the answers are the same.
+        let mut ahead = PortDirs::new(t.path());
+        let all = [
+            "lang/php/8.3/files/grp",
+            "lang/php/8.3/files/odd",
+            "lang/php/8.3/files",
+            "lang/php/8.3/pkg",
+            "",
+            "lang/php/8.4",
+            "lang/php/8.2",
+            "lang/php",
+            "lang",
+        ];
+        ahead.prefetch(all);
+        for dir in all {
+            assert_eq!(ahead.kind(dir), PortDirs::new(t.path()).kind(dir), "{dir}");
+        }
         assert_eq!(d.kind("lang"), DirKind::Group);
         assert_eq!(d.kind("lang/php"), DirKind::Group);
         assert_eq!(d.kind("lang/php/8.2"), DirKind::Port);
@@ -350,6 +451,7 @@ mod tests {
         assert_eq!(d.kind("lang/php/8.3/pkg"), DirKind::Plain);
         assert_eq!(d.kind("lang/php/8.3/files"), DirKind::Plain);
         assert_eq!(d.kind("lang/php/8.3/files/odd"), DirKind::Plain);
+        assert_eq!(d.kind("lang/php/8.3/files/grp"), DirKind::Plain);
         assert_eq!(d.ports_below("lang"), vec!["lang/php/8.2", "lang/php/8.3"]);
         assert_eq!(d.ports_below("lang/php/8.2"), vec!["lang/php/8.2"]);
     }
