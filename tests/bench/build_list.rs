@@ -19,6 +19,9 @@
 //! Needs bmake (`apt-get install bmake`) and GNU time at /usr/bin/time
 //! (`apt-get install time`).
 
+#[path = "common.rs"]
+mod common;
+use common::{in_path, mib, secs, TIME};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -29,7 +32,6 @@ const FULL_RUNS: usize = 3;
 const SMOKE_PORTS: usize = 100;
 const PORTS_PER_CATEGORY: usize = 100;
 const ARCH: &str = "amd64";
-const TIME: &str = "/usr/bin/time";
 
 /// Goal: build-list's wall time over plain make's, at most.
 const MAX_RATIO: f64 = 1.25;
@@ -50,12 +52,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn in_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
 }
 
 fn err<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
@@ -394,14 +390,6 @@ fn check(w: &World, run: usize, failed: &mut Vec<String>) -> Result<(), String> 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 fn run(bench: bool) -> Result<Vec<String>, String> {

@@ -25,6 +25,9 @@
 //! Needs GNU time at /usr/bin/time (peak memory, `apt-get install time`) and
 //! sha256sum (coreutils).
 
+#[path = "common.rs"]
+mod common;
+use common::{in_path, mib, peak_kib, secs, TIME};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -32,7 +35,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const TIME: &str = "/usr/bin/time";
 const SEED: u64 = 0x00C0_11EC_7B17_0003;
 const ARCH: &str = "amd64";
 
@@ -76,25 +78,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn in_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-}
-
-/// The peak memory GNU time wrote with `-f %M -o file` (its last line, KiB).
-fn peak_kib(file: &Path) -> Result<u64, String> {
-    let text = fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    last.trim()
-        .parse()
-        .map_err(|_| format!("{}: no peak memory in {text:?}", file.display()))
 }
 
 fn check_programs(scratch: &Path) -> Result<PathBuf, String> {
@@ -315,14 +298,6 @@ fn timed(
         kib: peak_kib(&mem)?,
         stdout,
     })
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 fn rate(bytes: u64, d: Duration) -> String {

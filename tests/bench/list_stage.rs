@@ -23,6 +23,9 @@ mod sqlports;
 #[path = "list_stage/world.rs"]
 mod world;
 
+#[path = "common.rs"]
+mod common;
+use common::{in_path, mib, peak_kib, secs, TIME};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -34,7 +37,6 @@ use compare::{num, Checks, Portflow, Shell};
 use world::{Scale, World};
 
 const SEED: u64 = 0x0000_7807_5EED_0001;
-const TIME: &str = "/usr/bin/time";
 
 const FULL: Scale = Scale {
     ports: 10_000,
@@ -79,12 +81,6 @@ struct Tools {
     ports_delta: PathBuf,
     pkgpath_expand: PathBuf,
     script: PathBuf,
-}
-
-fn in_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
 }
 
 fn tools(scratch: &Path) -> Result<Tools, String> {
@@ -150,19 +146,6 @@ fn create(p: &Path) -> Result<File, String> {
 
 fn open(p: &Path) -> Result<File, String> {
     File::open(p).map_err(|e| format!("{}: {e}", p.display()))
-}
-
-/// The peak memory GNU time wrote with `-f %M -o file` (its last line, KiB).
-fn peak_kib(file: &Path) -> Result<u64, String> {
-    let text = fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    last.trim()
-        .parse()
-        .map_err(|_| format!("{}: no peak memory in {text:?}", file.display()))
 }
 
 /// `program` run under GNU time, which writes its peak memory to `mem`.
@@ -296,19 +279,6 @@ fn median<T>(runs: &[T], wall: impl Fn(&T) -> Duration) -> (Duration, String) {
         n => format!("median of {n} runs"),
     };
     (v[v.len() / 2], of)
-}
-
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 10.0 {
-        format!("{s:.3} s")
-    } else {
-        format!("{s:.1} s")
-    }
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 /// Add the aliases to the database; return (paths, aliases) in it.

@@ -37,18 +37,7 @@ pub fn sample_db(dir: &Path) -> PathBuf {
     db
 }
 
-fn direct(db: &Path, dir: &str) -> Vec<String> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c
-        .prepare("SELECT DISTINCT Canonical FROM Paths WHERE PkgPath = ?1 ORDER BY Canonical")
-        .unwrap();
-    let v = st
-        .query_map([dir], |r| r.get::<_, String>(0))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    v
-}
+use crate::pkgpath_expand::direct;
 
 #[test]
 fn sqlports_of_the_sample_tree() {

@@ -46,7 +46,7 @@ pub fn db(dir: &Path) -> std::path::PathBuf {
 }
 
 /// The reference query of openbsd-facts.md, run directly.
-fn direct(db: &Path, dir: &str) -> Vec<String> {
+pub fn direct(db: &Path, dir: &str) -> Vec<String> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut st = c
         .prepare("SELECT DISTINCT Canonical FROM Paths WHERE PkgPath = ?1 ORDER BY Canonical")
