@@ -43,7 +43,11 @@ fn the_readme_demo_ends_with_the_mail() {
     assert!(mail.contains("Subject: stable packages to sign"), "{mail}");
     for arch in ["amd64", "i386"] {
         // The -stable fix bumped curl's REVISION: a new package name.
-        for f in ["curl-8.9.1p0.tgz", "debug-curl-8.9.1p0.tgz", "plain-1.0.tgz"] {
+        for f in [
+            "curl-8.9.1p0.tgz",
+            "debug-curl-8.9.1p0.tgz",
+            "plain-1.0.tgz",
+        ] {
             assert!(
                 mail.contains(&format!("{arch}\t{f}\n")),
                 "{arch} {f}:\n{mail}"
