@@ -21,7 +21,7 @@
 
 #[path = "common.rs"]
 mod common;
-use common::{in_path, mib, secs, TIME};
+use common::{err, in_path, mib, secs, TIME};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -37,25 +37,7 @@ const ARCH: &str = "amd64";
 const MAX_RATIO: f64 = 1.25;
 
 fn main() -> ExitCode {
-    let bench = std::env::args().skip(1).any(|a| a == "--bench");
-    match run(bench) {
-        Ok(failed) if failed.is_empty() => ExitCode::SUCCESS,
-        Ok(failed) => {
-            eprintln!("build_list: {} goal(s) or check(s) failed:", failed.len());
-            for f in failed {
-                eprintln!("  {f}");
-            }
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("build_list: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn err<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {e}")
+    common::bench_main("build_list", run)
 }
 
 fn write(p: &Path, text: &str) -> Result<(), String> {

@@ -17,6 +17,9 @@
 //! test --benches`) it runs 10 batches and 2 s of idling, and checks only that
 //! every batch ran.  Linux only (/proc), GNU date.
 
+#[path = "common.rs"]
+mod common;
+use common::err;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -37,28 +40,7 @@ const TRIGGER: &str = env!("CARGO_BIN_EXE_build-trigger");
 const STAMP: &str = "#!/bin/sh\ndate +%s%N > \"$STAMPS/$PORTFLOW_BATCH\"\nexec cat\n";
 
 fn main() -> ExitCode {
-    let bench = std::env::args().skip(1).any(|a| a == "--bench");
-    match run(bench) {
-        Ok(failed) if failed.is_empty() => ExitCode::SUCCESS,
-        Ok(failed) => {
-            eprintln!(
-                "build_trigger: {} goal(s) or check(s) failed:",
-                failed.len()
-            );
-            for f in failed {
-                eprintln!("  {f}");
-            }
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("build_trigger: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn err<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {e}")
+    common::bench_main("build_trigger", run)
 }
 
 /// The watcher, killed on drop.

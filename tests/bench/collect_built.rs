@@ -27,7 +27,7 @@
 
 #[path = "common.rs"]
 mod common;
-use common::{in_path, mib, peak_kib, secs, TIME};
+use common::{gnu_time_works, in_path, mib, peak_kib, secs, TIME};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -60,24 +60,7 @@ const SMOKE: Scale = Scale {
 };
 
 fn main() -> ExitCode {
-    let bench = std::env::args().skip(1).any(|a| a == "--bench");
-    match run(bench) {
-        Ok(failed) if failed.is_empty() => ExitCode::SUCCESS,
-        Ok(failed) => {
-            eprintln!(
-                "collect_built: {} goal(s) or check(s) failed:",
-                failed.len()
-            );
-            for f in failed {
-                eprintln!("  {f}");
-            }
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("collect_built: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("collect_built", run)
 }
 
 fn check_programs(scratch: &Path) -> Result<PathBuf, String> {
@@ -88,16 +71,7 @@ fn check_programs(scratch: &Path) -> Result<PathBuf, String> {
     if !in_path("sh") {
         missing.push("sh (apt-get install dash)".to_string());
     }
-    let probe = scratch.join("time-probe");
-    let gnu_time = Command::new(TIME)
-        .args(["-f", "%M", "-o"])
-        .arg(&probe)
-        .arg("true")
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && peak_kib(&probe).is_ok();
-    if !gnu_time {
+    if !gnu_time_works(scratch) {
         missing.push(format!("GNU time at {TIME} (apt-get install time)"));
     }
     if !missing.is_empty() {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 /// GNU time, for the peak memory (`-f %M`) of a child.
@@ -39,4 +40,44 @@ pub fn secs(d: Duration) -> String {
 
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// The `main` of a benchmark: `--bench` (as `cargo bench` passes it) runs the real
+/// sizes, its absence a small smoke run; the goals or checks missed are listed
+/// and the exit is non-zero.
+pub fn bench_main(name: &str, run: fn(bool) -> Result<Vec<String>, String>) -> ExitCode {
+    let bench = std::env::args().skip(1).any(|a| a == "--bench");
+    match run(bench) {
+        Ok(failed) if failed.is_empty() => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("{name}: {} goal(s) or check(s) failed:", failed.len());
+            for f in failed {
+                eprintln!("  {f}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error-mapping closure that names what failed.
+pub fn err<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// Whether GNU time is there and writes the peak memory (`-f %M -o FILE`); the
+/// probe file goes in `scratch`.
+pub fn gnu_time_works(scratch: &Path) -> bool {
+    let probe = scratch.join("time-probe");
+    Command::new(TIME)
+        .args(["-f", "%M", "-o"])
+        .arg(&probe)
+        .arg("true")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && peak_kib(&probe).is_ok()
 }

@@ -25,7 +25,7 @@ mod world;
 
 #[path = "common.rs"]
 mod common;
-use common::{in_path, mib, peak_kib, secs, TIME};
+use common::{gnu_time_works, in_path, mib, peak_kib, secs, TIME};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -59,21 +59,7 @@ const MIN_SPEEDUP: f64 = 20.0;
 const MAX_RSS_KIB: u64 = 100 * 1024;
 
 fn main() -> ExitCode {
-    let bench = std::env::args().skip(1).any(|a| a == "--bench");
-    match run(bench) {
-        Ok(failed) if failed.is_empty() => ExitCode::SUCCESS,
-        Ok(failed) => {
-            eprintln!("list_stage: {} goal(s) or check(s) failed:", failed.len());
-            for f in failed {
-                eprintln!("  {f}");
-            }
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("list_stage: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("list_stage", run)
 }
 
 /// The programs the benchmark runs.
@@ -98,16 +84,7 @@ fn tools(scratch: &Path) -> Result<Tools, String> {
         }
     }
     // Peak memory comes from GNU time's %M: check that it is there and is GNU's.
-    let probe = scratch.join("time-probe");
-    let gnu_time = Command::new(TIME)
-        .args(["-f", "%M", "-o"])
-        .arg(&probe)
-        .arg("true")
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && peak_kib(&probe).is_ok();
-    if !gnu_time {
+    if !gnu_time_works(scratch) {
         missing.push(format!("GNU time at {TIME} (apt-get install time)"));
     }
     if !missing.is_empty() {

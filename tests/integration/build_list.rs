@@ -1,7 +1,6 @@
 //! build-list over a copy of the sample tree with real bmake: what it builds and
 //! says, the journal across a kill -9, the silent timeout, fetch, bad input.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,19 +28,6 @@ fn builds(records: &[Value]) -> Vec<(String, String, String)> {
 
 fn b(path: &str, status: &str, reason: &str) -> (String, String, String) {
     (path.into(), status.into(), reason.into())
-}
-
-/// The modification times of the files of a directory.
-fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let e = e.expect("read_dir");
-            let m = e.metadata().expect("metadata").modified().expect("mtime");
-            (e.file_name().to_string_lossy().into_owned(), m)
-        })
-        .collect()
 }
 
 fn s(p: &Path) -> &str {

@@ -697,19 +697,6 @@ fn standin(name: &str) -> String {
         .to_string()
 }
 
-/// The modification times of the files of a directory.
-fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let e = e.expect("read_dir");
-            let m = e.metadata().expect("metadata").modified().expect("mtime");
-            (e.file_name().to_string_lossy().into_owned(), m)
-        })
-        .collect()
-}
-
 #[test]
 fn sigkill_mid_batch_then_restart_finishes_without_rebuilding() {
     let c = SampleCopy::new();

@@ -133,3 +133,16 @@ pub fn copy_tree(from: &Path, to: &Path) {
         .expect("cp");
     assert!(st.success(), "cp -a {} {}", from.display(), to.display());
 }
+
+/// The modification times of the files of a directory (none when it is missing).
+pub fn mtimes(dir: &Path) -> std::collections::BTreeMap<String, std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let e = e.expect("read_dir");
+            let m = e.metadata().expect("metadata").modified().expect("mtime");
+            (e.file_name().to_string_lossy().into_owned(), m)
+        })
+        .collect()
+}
