@@ -62,7 +62,8 @@ pub struct Args {
     /// repeatable.
     #[arg(long, value_name = "PKGSTEM")]
     pub reinstall: Vec<String>,
-    /// The directory of the work directories, emptied [default: PORTSDIR/pobj].
+    /// The directory of the work directories, emptied, given to make too
+    /// [default: make's WRKOBJDIR, from mk.conf].
     #[arg(long, env = "WRKOBJDIR", value_name = "DIR")]
     pub wrkobjdir: Option<PathBuf>,
     /// The installed-package database, passed to the pkg tools as PKG_DBDIR.
@@ -511,8 +512,7 @@ struct Setup {
 }
 
 fn setup(args: &Args) -> Result<Setup, Error> {
-    let host = args.host.resolve()?;
-    let ports = host.tree.root().to_path_buf();
+    args.host.check()?;
     let parse = |flag: &str, v: &[String]| -> Result<Vec<Spec>, Error> {
         v.iter()
             .map(|s| Spec::parse(s).map_err(|e| Error::Usage(format!("--{flag}: {e}"))))
@@ -548,16 +548,17 @@ fn setup(args: &Args) -> Result<Setup, Error> {
         )));
     }
 
-    let env_dir = |var: &str, default: &str| -> PathBuf {
-        std::env::var_os(var)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ports.join(default))
+    // WRKOBJDIR, DISTDIR and PLIST_REPOSITORY are make's (mk.conf's), unless
+    // --wrkobjdir says otherwise, for make and clean-env alike.
+    let given: Vec<(&str, &PathBuf)> = args.wrkobjdir.iter().map(|w| ("WRKOBJDIR", w)).collect();
+    let host = args.host.resolve_with(&given)?;
+    let ports = host.tree.root().to_path_buf();
+
+    let wrkobjdir = match &args.wrkobjdir {
+        // As given (its spelling is checked: a link, `..`).
+        Some(w) => w.clone(),
+        None => host.dirs.wrkobjdir.clone(),
     };
-    let wrkobjdir = args
-        .wrkobjdir
-        .clone()
-        .unwrap_or_else(|| absolute(&ports).join("pobj"));
     let protected = [
         Protected {
             what: "PORTSDIR",
@@ -571,12 +572,12 @@ fn setup(args: &Args) -> Result<Setup, Error> {
         },
         Protected {
             what: "DISTDIR",
-            path: env_dir("DISTDIR", "distfiles"),
+            path: host.dirs.distdir.clone(),
             may_hold_wrkobjdir: false,
         },
         Protected {
             what: "PLIST_REPOSITORY",
-            path: env_dir("PLIST_REPOSITORY", "plist"),
+            path: host.dirs.plist_repository.clone(),
             may_hold_wrkobjdir: false,
         },
         Protected {

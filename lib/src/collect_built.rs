@@ -8,7 +8,7 @@
 //! size and SHA-256, computed in parallel with a fixed buffer per file.  Every
 //! input record passes through first, unchanged and in order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::num::NonZeroUsize;
@@ -110,6 +110,8 @@ impl Entries {
 struct Wanted {
     pkgname: String,
     fullpkgpath: String,
+    /// The entry builds it as its own subpackage: missing, it is a problem.
+    owned: bool,
 }
 
 /// A package file that was found and read.
@@ -152,7 +154,10 @@ impl Notices<'_> {
 }
 
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
-    let mut host = args.host.resolve()?;
+    // Flags are checked first; make is asked for the host's settings only after
+    // the input went through, so that a make that fails loses no record.
+    args.host.check()?;
+    let mut batch = args.host.batch.clone();
     let threads = match args.jobs {
         Some(n) => n.get(),
         None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
@@ -176,7 +181,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 if !args.text {
                     out.record(&r)?;
                 }
-                host.learn_batch(&r);
+                crate::host::learn_batch(&mut batch, &r);
                 match to_collect(&r) {
                     Ok(Some(f)) => f,
                     Ok(None) => return Ok(()),
@@ -197,6 +202,29 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         }
         Ok(())
     })?;
+
+    let mut host = match args.host.resolve() {
+        Ok(h) => h,
+        Err(e @ Error::Command { .. }) => {
+            notices.add(
+                Level::Error,
+                format!("{e}: no package collected"),
+                Told::Failure,
+            );
+            for mut n in notices.records {
+                if let Some(b) = &batch {
+                    n.set_default("batch", b.as_str());
+                }
+                out.record(&n)?;
+            }
+            out.flush()?;
+            return Ok(diag.finish(Exit::Failed));
+        }
+        Err(e) => return Err(e),
+    };
+    if host.batch.is_none() {
+        host.batch = batch;
+    }
 
     if entries.list.is_empty() {
         write_notices(&mut out, &host, notices.records)?;
@@ -231,7 +259,9 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 Told::Failure,
             ),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                missing(args.from, &dir, &all, file, w, &mut notices)
+                if w.owned {
+                    missing(args.from, &dir, &all, file, w, &mut notices)
+                }
             }
             Err(e) => notices.add(
                 Level::Warning,
@@ -316,43 +346,50 @@ fn to_collect(r: &Record) -> Result<Option<String>, crate::record::RecordError> 
     }
 }
 
-/// Ask make for the package names of every entry, once; file name -> what to
-/// collect, sorted by file name.  A file named by several entries goes to the
-/// first of them in input order.
+/// Ask make for the package names of every entry, once: `show=PKGNAMES
+/// FULLPKGNAME${SUBPACKAGE}`, which prints for each entry the packages of every
+/// subpackage of its flavor, then the name of its own subpackage.  File name ->
+/// what to collect, sorted by file name.  A file goes to the entry that builds
+/// it as its own subpackage (its package and its debug- twin); a file no entry
+/// owns goes to the first entry that named it, and is collected only if present
+/// (a pseudo-flavor drops subpackages whose names PKGNAMES still lists).
 fn ask_pkgnames(
     host: &Host,
     entries: &Entries,
     notices: &mut Notices<'_>,
 ) -> Result<BTreeMap<String, Wanted>, Error> {
-    let output = host.tree.show("PKGNAMES", &entries.list)?;
-    // Entry -> the names make printed under its header(s), in the order printed;
-    // headers that name no entry of the list come after, in the order printed.
-    let mut names: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut others: Vec<&str> = Vec::new();
-    for (header, lines) in split_headers(&output) {
+    let walk = host
+        .tree
+        .show("PKGNAMES FULLPKGNAME${SUBPACKAGE}", &entries.list)?;
+    // Entry -> (the names make printed, its own package name).
+    let mut names: HashMap<&str, (Vec<&str>, Option<&str>)> = HashMap::new();
+    for (header, lines) in split_headers(&walk.output) {
         if header.is_empty() {
             continue; // anything make printed before the first header
         }
-        let entry = match entries.find(header) {
-            Some(e) => e,
-            None => {
-                if !others.contains(&header) {
-                    others.push(header);
-                }
-                header
-            }
+        let Some(entry) = entries.find(header) else {
+            continue; // not asked about
         };
-        names
-            .entry(entry)
-            .or_default()
-            .extend(lines.iter().flat_map(|l| l.split_whitespace()));
+        let (Some(all), Some(own)) = (lines.first(), lines.get(1)) else {
+            continue;
+        };
+        let e = names.entry(entry).or_default();
+        e.0.extend(all.split_whitespace());
+        e.1 = Some(own.trim());
     }
+    let failed: HashSet<&str> = walk.problems.iter().map(String::as_str).collect();
     let mut wanted = BTreeMap::new();
+    let mut named = Vec::new();
     for entry in &entries.list {
-        let Some(list) = names.get(entry.as_str()) else {
+        let Some((list, Some(own))) = names.get(entry.as_str()) else {
+            let why = if failed.contains(entry.as_str()) {
+                "make reported a problem with it"
+            } else {
+                "make printed no package names for it"
+            };
             notices.add(
                 Level::Warning,
-                format!("{entry}: make show=PKGNAMES printed nothing for it: nothing collected"),
+                format!("{entry}: {why}: nothing collected"),
                 Told::Failure,
             );
             continue;
@@ -366,26 +403,28 @@ fn ask_pkgnames(
                 );
                 continue;
             }
-            wanted
-                .entry(format!("{name}.tgz"))
-                .or_insert_with(|| Wanted {
-                    pkgname: name.to_string(),
-                    fullpkgpath: entry.clone(),
-                });
+            let mine = name == *own || name.strip_prefix("debug-") == Some(*own);
+            if mine {
+                wanted
+                    .entry(format!("{name}.tgz"))
+                    .or_insert_with(|| Wanted {
+                        pkgname: name.to_string(),
+                        fullpkgpath: entry.clone(),
+                        owned: true,
+                    });
+            } else {
+                named.push((name, entry));
+            }
         }
     }
-    // Headers that name no entry of the list: what they print is collected too,
-    // under the name make gave (make says those are built).
-    for entry in others {
-        let list = names.get(entry).map(Vec::as_slice).unwrap_or_default();
-        for &name in list.iter().filter(|n| valid_pkgname(n)) {
-            wanted
-                .entry(format!("{name}.tgz"))
-                .or_insert_with(|| Wanted {
-                    pkgname: name.to_string(),
-                    fullpkgpath: entry.to_string(),
-                });
-        }
+    for (name, entry) in named {
+        wanted
+            .entry(format!("{name}.tgz"))
+            .or_insert_with(|| Wanted {
+                pkgname: name.to_string(),
+                fullpkgpath: entry.clone(),
+                owned: false,
+            });
     }
     Ok(wanted)
 }

@@ -1,11 +1,10 @@
 //! What the build-host tools (clean-env, build-list, collect-built) share: the
-//! ports tree, the make program, the package repository, MACHINE_ARCH and the
-//! batch id, from flags or the environment, and the stamping of the records they
-//! make.
+//! ports tree, the make program, the host's settings as make will use them (the
+//! package repository, MACHINE_ARCH, WRKOBJDIR, ...: mk.conf, unless a flag says
+//! otherwise), the batch id, and the stamping of the records they make.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::ports::PortsTree;
 use crate::{Error, Record};
@@ -24,10 +23,11 @@ pub struct HostArgs {
     /// The make program.
     #[arg(long, env = "MAKE", value_name = "PROGRAM", default_value = "make")]
     pub make: OsString,
-    /// The package repository [default: PORTSDIR/packages].
+    /// The package repository, given to make too [default: make's
+    /// PACKAGE_REPOSITORY, from mk.conf].
     #[arg(long, env = "PACKAGE_REPOSITORY", value_name = "DIR")]
     pub repository: Option<PathBuf>,
-    /// MACHINE_ARCH of the packages [default: the output of `uname -p`].
+    /// MACHINE_ARCH of the packages, given to make too [default: make's].
     #[arg(long, env = "MACHINE_ARCH", value_name = "ARCH")]
     pub arch: Option<String>,
     /// The batch id stamped on the records made.
@@ -42,34 +42,87 @@ pub struct Host {
     pub repository: PathBuf,
     pub arch: String,
     pub batch: Option<String>,
+    /// The other directories make uses on this host.
+    pub dirs: Dirs,
 }
 
+/// The directories of a build host, as make will use them.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub wrkobjdir: PathBuf,
+    pub distdir: PathBuf,
+    pub plist_repository: PathBuf,
+    pub bulk_cookies_dir: PathBuf,
+    pub lockdir: PathBuf,
+}
+
+/// The variables asked of make, in the order [`HostArgs::resolve_with`] reads them.
+const SETTINGS: &[&str] = &[
+    "PACKAGE_REPOSITORY",
+    "MACHINE_ARCH",
+    "WRKOBJDIR",
+    "DISTDIR",
+    "PLIST_REPOSITORY",
+    "BULK_COOKIES_DIR",
+    "LOCKDIR",
+];
+
 impl HostArgs {
-    /// Check and resolve the settings: the tree must exist and the arch be a plain
-    /// word (exit 2 otherwise).
+    /// Check the flags alone, without asking make (exit 2 when one is wrong).
+    pub fn check(&self) -> Result<(), Error> {
+        PortsTree::open(&self.ports_dir, self.make.clone())?;
+        if let Some(a) = &self.arch {
+            check_arch(a)?;
+        }
+        if let Some(b) = &self.batch {
+            check_batch(b)?;
+        }
+        Ok(())
+    }
+
+    /// Check and resolve the settings (exit 2 when one is wrong).
     pub fn resolve(&self) -> Result<Host, Error> {
-        let tree = PortsTree::open(&self.ports_dir, self.make.clone())?;
-        let repository = self
-            .repository
-            .clone()
-            .unwrap_or_else(|| self.ports_dir.join("packages"));
-        if !repository.is_absolute() {
-            return Err(Error::Usage(format!(
-                "{}: the package repository must be an absolute path",
-                repository.display()
-            )));
+        self.resolve_with(&[])
+    }
+
+    /// Resolve the settings, with more explicit values from the tool's own flags
+    /// (clean-env's --wrkobjdir): each goes on make's command line, and make is
+    /// asked once for what it will use.  The tree must exist, the directories be
+    /// absolute and the arch a plain word.
+    pub fn resolve_with(&self, given: &[(&str, &PathBuf)]) -> Result<Host, Error> {
+        let mut tree = PortsTree::open(&self.ports_dir, self.make.clone())?;
+        if let Some(r) = &self.repository {
+            tree = tree.set("PACKAGE_REPOSITORY", r);
         }
-        let arch = match &self.arch {
-            Some(a) => a.clone(),
-            None => machine_arch()?,
+        if let Some(a) = &self.arch {
+            check_arch(a)?;
+            tree = tree.set("MACHINE_ARCH", a);
+        }
+        for (k, v) in given {
+            tree = tree.set(k, *v);
+        }
+        let values = tree.settings(SETTINGS)?;
+        let dir = |i: usize| -> Result<PathBuf, Error> {
+            let p = PathBuf::from(&values[i]);
+            if p.is_absolute() {
+                Ok(p)
+            } else {
+                Err(Error::Usage(format!(
+                    "{}={:?}: make's value is not an absolute path (set it in mk.conf or by its flag)",
+                    SETTINGS[i], values[i]
+                )))
+            }
         };
-        if arch.is_empty()
-            || !arch
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(Error::Usage(format!("invalid MACHINE_ARCH {arch:?}")));
-        }
+        let repository = dir(0)?;
+        let arch = values[1].clone();
+        let dirs = Dirs {
+            wrkobjdir: dir(2)?,
+            distdir: dir(3)?,
+            plist_repository: dir(4)?,
+            bulk_cookies_dir: dir(5)?,
+            lockdir: dir(6)?,
+        };
+        check_arch(&arch)?;
         if let Some(b) = &self.batch {
             check_batch(b)?;
         }
@@ -78,8 +131,31 @@ impl HostArgs {
             repository,
             arch,
             batch: self.batch.clone(),
+            dirs,
         })
     }
+}
+
+/// Learn the batch id from a `batch` record when none is known yet.
+pub fn learn_batch(batch: &mut Option<String>, r: &Record) {
+    if batch.is_none() && r.is("batch") {
+        if let Some(id) = r.str("id").filter(|id| check_batch(id).is_ok()) {
+            *batch = Some(id.to_string());
+        }
+    }
+}
+
+/// MACHINE_ARCH: a plain word (amd64, aarch64, ...).
+fn check_arch(arch: &str) -> Result<(), Error> {
+    if arch.is_empty()
+        || arch.len() > 32
+        || !arch
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(Error::Usage(format!("invalid MACHINE_ARCH {arch:?}")));
+    }
+    Ok(())
 }
 
 /// A batch id: a file name (it names log directories and spool files).
@@ -99,24 +175,6 @@ pub fn check_batch(id: &str) -> Result<(), Error> {
     }
 }
 
-/// MACHINE_ARCH of this host: `uname -p` (amd64, aarch64, ... on OpenBSD).
-fn machine_arch() -> Result<String, Error> {
-    let out = Command::new("uname")
-        .arg("-p")
-        .output()
-        .map_err(|e| Error::Command {
-            program: "uname".into(),
-            message: e.to_string(),
-        })?;
-    let a = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || a.is_empty() || a == "unknown" {
-        return Err(Error::Usage(
-            "cannot tell MACHINE_ARCH from uname -p: give --arch or MACHINE_ARCH".into(),
-        ));
-    }
-    Ok(a)
-}
-
 impl Host {
     /// `${PACKAGE_REPOSITORY}/${MACHINE_ARCH}/<sub>` (`all`, `ftp`).
     pub fn packages(&self, sub: &str) -> PathBuf {
@@ -126,11 +184,7 @@ impl Host {
     /// Learn the batch id from a `batch` record on the input when no --batch was
     /// given.
     pub fn learn_batch(&mut self, r: &Record) {
-        if self.batch.is_none() && r.is("batch") {
-            if let Some(id) = r.str("id").filter(|id| check_batch(id).is_ok()) {
-                self.batch = Some(id.to_string());
-            }
-        }
+        learn_batch(&mut self.batch, r);
     }
 
     /// Stamp `arch`, and `batch` when known, on a record this tool made.

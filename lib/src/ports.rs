@@ -1,9 +1,16 @@
 //! The interface to the ports tree (DESIGN.md section 4).
 //!
 //! portflow drives the tree only through the commands a porter types in PORTSDIR:
-//! `make <target> SUBDIRLIST=<file> ...`.  The list always goes through a temporary
-//! file, never through a shell string.  It also answers, from the files of the
-//! checkout, which directories are ports: a directory with a Makefile that is not a
+//! `env SUBDIRLIST=<file> REPORT_PROBLEM_LOGFILE=<file> make <target>`.  SUBDIRLIST
+//! goes in make's environment, never on its command line (OpenBSD's bsd.port.mk
+//! fails every port then), and every walk has a problem log, so that one bad entry
+//! never stops the others.  The list always goes through a temporary file, never
+//! through a shell string.  The host's own settings (PACKAGE_REPOSITORY, WRKOBJDIR,
+//! ... from /etc/mk.conf or MAKECONF) are asked of make, the way dpb(1) asks:
+//! `make -C / -f - show=...` over a makefile with `DUMMY_PACKAGE=Yes` that includes
+//! `<bsd.port.mk>`.  Only a value the user gave explicitly goes on make's command
+//! line ([`PortsTree::set`]).  It also answers, from the files of the checkout,
+//! which directories are ports: a directory with a Makefile that is not a
 //! `bsd.port.subdir.mk` (category or group) Makefile.
 
 use std::collections::HashMap;
@@ -24,7 +31,32 @@ pub struct PortsTree {
     root: PathBuf,
     make: OsString,
     env: Vec<(OsString, OsString)>,
+    /// `VAR=value` on make's command line: only what the user gave explicitly.
+    overrides: Vec<(String, OsString)>,
 }
+
+/// What a walk over a list printed, and the entries it reported as problems.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Standard output.
+    pub output: String,
+    /// The entries of REPORT_PROBLEM_LOGFILE, as written in the list.
+    pub problems: Vec<String>,
+}
+
+/// The entries of a REPORT_PROBLEM_LOGFILE: `<fullpkgpath> (<target>)` lines.
+pub fn problem_entries(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let e = l.rsplit_once(" (").map_or(l, |(p, _)| p).trim();
+            (!e.is_empty()).then(|| e.to_string())
+        })
+        .collect()
+}
+
+/// The variables make must never get on its command line: OpenBSD's bsd.port.mk
+/// fails every port when one of them is there.
+pub const ENV_ONLY: &[&str] = &["SUBDIRLIST", "FLAVOR", "SUBPACKAGE", "SUBDIR"];
 
 /// A SUBDIRLIST file: one fullpkgpath a line, removed when dropped.
 pub struct SubdirList {
@@ -67,6 +99,78 @@ impl PortsTree {
             root: root.into(),
             make: make.into(),
             env: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Give make `var=value` on its command line, for every command: a value the
+    /// user gave explicitly (a flag), which wins over mk.conf for make as for the
+    /// tool.  Never one of [`ENV_ONLY`].
+    pub fn set(mut self, var: &str, value: impl Into<OsString>) -> Self {
+        debug_assert!(!ENV_ONLY.contains(&var));
+        let value = value.into();
+        self.overrides.retain(|(k, _)| k != var);
+        self.overrides.push((var.to_string(), value));
+        self
+    }
+
+    /// The value given to make on its command line for `var`, if any.
+    pub fn given(&self, var: &str) -> Option<&OsString> {
+        self.overrides
+            .iter()
+            .find_map(|(k, v)| (k == var).then_some(v))
+    }
+
+    /// The values make uses for `vars` on this host (mk.conf and the
+    /// explicit values included), asked the way dpb(1) asks them: `make -C / -f -
+    /// show="<vars>"` over `DUMMY_PACKAGE=Yes` and `.include <bsd.port.mk>`.
+    pub fn settings(&self, vars: &[&str]) -> Result<Vec<String>, Error> {
+        let mut c = self.base_command();
+        c.current_dir("/")
+            .args(["-C", "/", "-f", "-"])
+            .arg(format!("show={}", vars.join(" ")))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        self.add_overrides(&mut c);
+        let mut child = c.spawn().map_err(|e| self.spawn_error(e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A make that exits early closes the pipe: its status tells why.
+            let _ = stdin.write_all(b"DUMMY_PACKAGE=Yes\n.include <bsd.port.mk>\n");
+        }
+        let out = child.wait_with_output().map_err(|e| self.spawn_error(e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+        if !out.status.success() || lines.len() != vars.len() {
+            return Err(Error::Command {
+                program: self.make.to_string_lossy().into_owned(),
+                message: format!(
+                    "cannot ask make for the host's settings ({}) in {}: {}: {}",
+                    vars.join(" "),
+                    self.root.display(),
+                    out.status,
+                    tail(&String::from_utf8_lossy(&out.stderr), 3)
+                ),
+            });
+        }
+        Ok(lines)
+    }
+
+    /// make, with the environment of every command: PORTSDIR and the extra
+    /// variables.
+    fn base_command(&self) -> Command {
+        let mut c = Command::new(&self.make);
+        c.env("PORTSDIR", &self.root);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    fn add_overrides(&self, c: &mut Command) {
+        for (k, v) in &self.overrides {
+            let mut a = OsString::from(k);
+            a.push("=");
+            a.push(v);
+            c.arg(a);
         }
     }
 
@@ -100,45 +204,64 @@ impl PortsTree {
         &self.make
     }
 
-    /// The command `make <target> SUBDIRLIST=<list> <vars...>` in PORTSDIR, ready
-    /// to be given stdio and spawned.  Every variable is one argument: nothing goes
-    /// through a shell.
-    pub fn command(&self, target: &str, list: &SubdirList, vars: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(&self.make);
-        c.current_dir(&self.root).arg(target);
-        c.envs(self.env.iter().map(|(k, v)| (k, v)));
-        let mut arg = OsString::from("SUBDIRLIST=");
-        arg.push(list.path());
-        c.arg(arg);
+    /// The command `env SUBDIRLIST=<list> REPORT_PROBLEM_LOGFILE=<problems> make
+    /// <target> <vars...>` in PORTSDIR, ready to be given stdio and spawned.  Every
+    /// variable is one argument: nothing goes through a shell.  `vars` are
+    /// make's command-line variables (BULK=yes, clean=all), never one of
+    /// [`ENV_ONLY`]; the user's explicit values follow them.
+    pub fn command(
+        &self,
+        target: &str,
+        list: &SubdirList,
+        problems: &Path,
+        vars: &[(&str, &str)],
+    ) -> Command {
+        let mut c = self.base_command();
+        c.current_dir(&self.root)
+            .env("SUBDIRLIST", list.path())
+            .env("REPORT_PROBLEM_LOGFILE", problems)
+            .arg(target);
         for (k, v) in vars {
+            debug_assert!(!ENV_ONLY.contains(k));
             c.arg(format!("{k}={v}"));
         }
+        self.add_overrides(&mut c);
         c
     }
 
-    /// Run `make show=<var>` over `entries` and return its stdout.
-    pub fn show<S: AsRef<str>>(&self, var: &str, entries: &[S]) -> Result<String, Error> {
+    /// Run `make show=<var>` over `entries` with a problem log: its stdout, and
+    /// the entries it reported (an entry that does not exist, a Makefile that
+    /// fails), while the others go on.
+    pub fn show<S: AsRef<str>>(&self, var: &str, entries: &[S]) -> Result<Walk, Error> {
         let list = SubdirList::new(entries)?;
+        let problems = tempfile::Builder::new()
+            .prefix("portflow-problems.")
+            .tempfile()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let out = self
-            .command(&format!("show={var}"), &list, &[])
+            .command(&format!("show={var}"), &list, problems.path(), &[])
             .stdin(std::process::Stdio::null())
             .output()
             .map_err(|e| self.spawn_error(e))?;
         if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let tail: Vec<&str> = err.lines().rev().take(5).collect();
             return Err(Error::Command {
                 program: self.make.to_string_lossy().into_owned(),
                 message: format!(
                     "show={var} failed ({}): {}",
                     out.status,
-                    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                    tail(&String::from_utf8_lossy(&out.stderr), 5)
                 ),
             });
         }
-        String::from_utf8(out.stdout).map_err(|_| Error::Command {
+        let output = String::from_utf8(out.stdout).map_err(|_| Error::Command {
             program: self.make.to_string_lossy().into_owned(),
             message: format!("show={var}: output is not UTF-8"),
+        })?;
+        let text =
+            fs::read_to_string(problems.path()).map_err(|e| Error::io(problems.path(), e))?;
+        Ok(Walk {
+            output,
+            problems: problem_entries(&text),
         })
     }
 
@@ -155,6 +278,22 @@ impl PortsTree {
             message,
         }
     }
+}
+
+/// The last `n` lines of `text`, joined with ` / `.
+fn tail(text: &str, n: usize) -> String {
+    let v: Vec<&str> = text.lines().rev().take(n).collect();
+    v.into_iter().rev().collect::<Vec<_>>().join(" / ")
+}
+
+/// The entry of a `>> Broken dependency: <entry> non existent` line: make's
+/// words for an entry whose directory does not exist (it prints no header).
+pub fn broken_dependency(line: &str) -> Option<&str> {
+    let e = line
+        .strip_prefix(">> Broken dependency: ")?
+        .trim_end()
+        .strip_suffix(" non existent")?;
+    (!e.is_empty()).then_some(e)
 }
 
 /// Split the output of a recursive target at its `===> <fullpkgpath>` headers:

@@ -119,6 +119,15 @@ impl Host {
         for v in ENV {
             c.env_remove(v);
         }
+        // make answers for the host's settings: bmake with the sample tree's
+        // mk files over this host's (empty) tree, so the defaults are
+        // ports/pobj, ports/packages, ports/distfiles, ports/plist.
+        require("bmake", "bmake");
+        c.args(["--make", "bmake"])
+            .env("MAKESYSPATH", crate::fixture::makesyspath())
+            .env_remove("MAKECONF")
+            .env_remove("PACKAGE_REPOSITORY")
+            .env_remove("MACHINE_ARCH");
         c.env("PKG_INFO", standin("pkg_info"))
             .env("PKG_DELETE", standin("pkg_delete"))
             .env("PKG_ADD", standin("pkg_add"))

@@ -50,13 +50,14 @@ fn build_records(failed: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// A make that logs each SUBDIRLIST it is given (`--- call`, then the list) to
-/// `<dir>/make.log`, then runs bmake.
+/// A make that logs each SUBDIRLIST it is given in its environment (`--- call`,
+/// then the list) to `<dir>/make.log`, then runs bmake.  (On the command line,
+/// SUBDIRLIST makes every port fail, as OpenBSD's bsd.port.mk does.)
 fn spy(dir: &Path) -> (PathBuf, PathBuf) {
     let log = dir.join("make.log");
     let script = dir.join("make-spy");
     let text = format!(
-        "#!/bin/sh\nfor a; do\n\tcase $a in\n\tSUBDIRLIST=*) {{ echo '--- call'; cat \"${{a#SUBDIRLIST=}}\"; }} >>'{}' ;;\n\tesac\ndone\nexec bmake \"$@\"\n",
+        "#!/bin/sh\nif [ -n \"${{SUBDIRLIST:-}}\" ]; then {{ echo '--- call'; cat \"$SUBDIRLIST\"; }} >>'{}'; fi\nexec bmake \"$@\"\n",
         log.display()
     );
     std::fs::write(&script, text).expect("write spy");
@@ -282,7 +283,7 @@ fn from_all_and_text() {
     let shell = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "bmake show=PKGNAMES SUBDIRLIST={} | grep -v '^===>' | tr ' ' '\\n' | sed 's/$/.tgz/' | LC_ALL=C sort -u",
+            "env SUBDIRLIST={} bmake show=PKGNAMES | grep -v '^===>' | tr ' ' '\\n' | sed 's/$/.tgz/' | LC_ALL=C sort -u",
             list.display()
         ))
         .current_dir(&s.tree)

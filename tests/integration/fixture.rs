@@ -96,7 +96,8 @@ fn runner_show_pkgnames_over_a_subdirlist() {
             &["net/curl", "editors/vim,gtk2", "editors/vim,no_x11,-main"],
         )
         .expect("show=PKGNAMES");
-    let v = split_headers(&out);
+    assert!(out.problems.is_empty(), "{:?}", out.problems);
+    let v = split_headers(&out.output);
     let names: Vec<(&str, Vec<&str>)> = v
         .iter()
         .map(|(e, l)| (*e, l.iter().flat_map(|x| x.split_whitespace()).collect()))
@@ -200,7 +201,7 @@ impl SampleCopy {
     }
 
     /// Build `list` as DESIGN.md section 4 says, with bmake run directly:
-    /// `bmake package BULK=yes SUBDIRLIST=... REPORT_PROBLEM_LOGFILE=...`.
+    /// `env SUBDIRLIST=... REPORT_PROBLEM_LOGFILE=... bmake package BULK=yes`.
     /// Returns the entries that failed (from the problem log), in order.
     pub fn build(&self, list: &[&str]) -> Vec<String> {
         let subdirlist = self.dir.path().join("build.list");
@@ -212,9 +213,9 @@ impl SampleCopy {
         let out = Command::new("bmake")
             .current_dir(&self.tree)
             .env("MAKESYSPATH", &self.makesyspath_s)
+            .env("SUBDIRLIST", &subdirlist)
+            .env("REPORT_PROBLEM_LOGFILE", &problems)
             .args(["package", "BULK=yes"])
-            .arg(arg("SUBDIRLIST", &subdirlist))
-            .arg(arg("REPORT_PROBLEM_LOGFILE", &problems))
             .arg(format!("MACHINE_ARCH={}", Self::ARCH))
             .arg(arg("PACKAGE_REPOSITORY", &self.repository))
             .output()

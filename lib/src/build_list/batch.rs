@@ -36,6 +36,8 @@ pub const LOCK: &str = "lock";
 pub const MAKE_LOCK: &str = "make.lock";
 pub const MAKE_PID: &str = "make.pid";
 pub const PROBLEMS: &str = "problems";
+/// The problem log of the `make clean=all` over the --also entries.
+pub const ALSO_PROBLEMS: &str = "problems.also";
 pub const MAKE_LOG: &str = "make.log";
 
 /// What identifies a journaled entry: full pkgpath, target, arch.
@@ -54,7 +56,9 @@ pub fn key_of(r: &Record) -> Option<Key> {
 /// no pkgpath holds, so that two entries never share a log), then `.log`, or
 /// `.fetch.log` for the fetch target.
 pub fn log_name(fullpkgpath: &str, target: &str) -> String {
-    let mut s = fullpkgpath.replace('/', "@");
+    // `@` is a pkgpath character too (x11/kde/i18n3/sr@Latn): it is written
+    // `%40` (no pkgpath holds a `%`), so that no two entries share a log.
+    let mut s = fullpkgpath.replace('@', "%40").replace('/', "@");
     if target != "package" {
         s.push('.');
         s.push_str(target);
@@ -332,6 +336,14 @@ mod tests {
         assert_ne!(
             log_name("devel/sdl_image", "package"),
             log_name("devel/sdl/image", "package")
+        );
+        assert_eq!(
+            log_name("x11/kde/i18n3/sr@Latn", "package"),
+            "x11@kde@i18n3@sr%40Latn.log"
+        );
+        assert_ne!(
+            log_name("x11/sr@Latn", "package"),
+            log_name("x11/sr/Latn", "package")
         );
     }
 

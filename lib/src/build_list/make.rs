@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{self, log_name};
 use super::{Entry, Runner, Status};
-use crate::ports::{header, SubdirList};
+use crate::ports::{broken_dependency, header, SubdirList};
 use crate::Error;
 
 /// How long the output pipe may stay open after make exited (a process make
@@ -113,6 +113,8 @@ struct Current {
     start: Instant,
     /// Its output showed a package written (or a distfile fetched).
     did_work: bool,
+    /// make said it will not build it here, and why.
+    ignored: Option<String>,
 }
 
 /// The lines of one make's output and where they go.
@@ -149,6 +151,47 @@ fn reported(path: &std::path::Path, offset: &mut u64, entry: &str) -> bool {
     })
 }
 
+/// How an entry that make finished without a problem ended.
+fn outcome(did_work: bool, ignored: Option<&str>) -> (Status, Option<&str>) {
+    match (did_work, ignored) {
+        (true, _) => (Status::Built, None),
+        (false, Some(why)) => (Status::Ignored, Some(why)),
+        (false, None) => (Status::UpToDate, None),
+    }
+}
+
+/// make's reason in the line it prints for a port it will not build here:
+/// `===>  go-1.15.2   is only for aarch64 amd64, not sparc64 (x86_64) .` or
+/// `===>  lokalize-20.08.3  is marked as broken: Depends on Qt 5.14+ .`
+/// (bsd.port.mk: `===>  ${FULLPKGNAME} ${IGNORE}.`).
+pub(crate) fn ignored(line: &str) -> Option<&str> {
+    const WHY: &[&str] = &[
+        "is marked as broken",
+        "is only for ",
+        "is not for ",
+        "is an interactive port",
+        "requires ",
+        "comes with OpenBSD",
+    ];
+    let rest = line.strip_prefix("===>  ")?;
+    let (_, why) = rest.trim_start().split_once(' ')?;
+    let why = why.trim();
+    let why = why.strip_suffix('.').unwrap_or(why).trim_end();
+    let plain = why.trim_start_matches("-- ");
+    WHY.iter()
+        .any(|w| plain.starts_with(w) || (why.starts_with("-- ") && plain.contains(w)))
+        .then_some(why)
+}
+
+/// The path a variable of make's environment names, for make.log.
+fn problems_or_list(k: &str, list: &SubdirList, problems: &std::path::Path) -> String {
+    if k == "SUBDIRLIST" {
+        list.path().display().to_string()
+    } else {
+        problems.display().to_string()
+    }
+}
+
 impl Runner<'_> {
     /// Run one make over `entries`; emit a record for every entry it finished.
     /// Returns how many entries, from the start, are done with: the caller starts
@@ -166,20 +209,12 @@ impl Runner<'_> {
             .open(&make_log_path)
             .map_err(|e| Error::io(&make_log_path, e))?;
 
-        let utf8 = |p: &std::path::Path| {
-            p.to_str()
-                .map(str::to_string)
-                .ok_or_else(|| Error::Usage(format!("{}: path is not UTF-8", p.display())))
-        };
-        let problems_s = utf8(&problems)?;
-        let repo_s = utf8(&self.host.repository)?;
+        // The host's settings are mk.conf's (or the user's flags, which the
+        // tree carries): nothing of build-list's own goes to make but BULK.
         let mut vars: Vec<(&str, &str)> = Vec::new();
         if target == "package" {
             vars.push(("BULK", "yes"));
         }
-        vars.push(("REPORT_PROBLEM_LOGFILE", &problems_s));
-        vars.push(("PACKAGE_REPOSITORY", &repo_s));
-        vars.push(("MACHINE_ARCH", &self.host.arch));
 
         let (pipe_r, pipe_w) = io::pipe().map_err(|e| Error::Command {
             program: "build-list".into(),
@@ -193,19 +228,23 @@ impl Runner<'_> {
             program: "build-list".into(),
             message: format!("cannot dup a pipe: {e}"),
         })?;
-        let mut cmd = self.host.tree.command(target, &list, &vars);
+        let mut cmd = self.host.tree.command(target, &list, &problems, &vars);
         cmd.stdin(Stdio::from(stdin))
             .stdout(Stdio::from(w2))
             .stderr(Stdio::from(pipe_w))
             .process_group(0);
-        let shown = std::iter::once(cmd.get_program())
-            .chain(cmd.get_args())
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let shown = ["SUBDIRLIST", "REPORT_PROBLEM_LOGFILE"]
+            .iter()
+            .map(|k| format!("{k}={} ", problems_or_list(k, &list, &problems)))
+            .collect::<String>()
+            + &std::iter::once(cmd.get_program())
+                .chain(cmd.get_args())
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ");
         let _ = writeln!(
             make_log,
-            "build-list: {}: in {}: {shown}",
+            "build-list: {}: in {}: env {shown}",
             super::utc_stamp(std::time::SystemTime::now()),
             self.host.tree.root().display()
         );
@@ -371,16 +410,15 @@ impl Runner<'_> {
             return Ok(entries.len());
         };
         let e = &entries[cur.index];
+        let why = cur.ignored.take();
         let (st, reason) = if timed_out {
             (Status::Failed, Some("timeout"))
         } else if reported(&problems, &mut problems_offset, &e.path) {
             (Status::Failed, Some("error"))
         } else if !status.success() {
             (Status::Failed, Some("make"))
-        } else if cur.did_work {
-            (Status::Built, None)
         } else {
-            (Status::UpToDate, None)
+            outcome(cur.did_work, why.as_deref())
         };
         if st == Status::Failed && reason == Some("make") {
             if let Some(log) = cur.log.as_mut() {
@@ -444,38 +482,44 @@ impl Runner<'_> {
             .and_then(header)
             .and_then(|h| split.index.get(h).copied())
             .filter(|&i| i >= split.next);
+        // An entry whose directory does not exist: make prints this instead of
+        // a header, reports it in the problem log, and goes on.
+        let broken = std::str::from_utf8(text)
+            .ok()
+            .and_then(broken_dependency)
+            .and_then(|b| split.index.get(b).copied())
+            .filter(|&i| i >= split.next);
+        if let Some(i) = broken {
+            self.end_current(split, offset)?;
+            self.not_reached(split, i)?;
+            let e = &split.entries[i];
+            let log_path = self.batch.path(&log_name(&e.path, self.target.as_str()));
+            if let Err(err) = std::fs::write(&log_path, line) {
+                self.diag
+                    .error(format_args!("{}: {err}", log_path.display()));
+            }
+            // Read past its problem-log line, so that no later entry takes it.
+            reported(&self.batch.path(batch::PROBLEMS), offset, &e.path);
+            self.finish(e, Status::Failed, Some("non existent"), &log_path, 0.0)?;
+            return Ok(());
+        }
         let Some(i) = found else {
             if let Some(c) = split.cur.as_mut() {
                 if text.starts_with(split.work_line) {
                     c.did_work = true;
+                } else if c.ignored.is_none() {
+                    c.ignored = std::str::from_utf8(text)
+                        .ok()
+                        .and_then(ignored)
+                        .map(str::to_string);
                 }
             }
             self.write(split, line);
             return Ok(());
         };
         // A new entry: the one before is done.
-        if let Some(mut c) = split.cur.take() {
-            let e = &split.entries[c.index];
-            let (st, reason) = if reported(&self.batch.path(batch::PROBLEMS), offset, &e.path) {
-                (Status::Failed, Some("error"))
-            } else if c.did_work {
-                (Status::Built, None)
-            } else {
-                (Status::UpToDate, None)
-            };
-            let seconds = c.start.elapsed().as_secs_f64();
-            self.close_log(&mut c);
-            self.finish(e, st, reason, &c.log_path, seconds)?;
-        }
-        let make_log_path = self.batch.path(batch::MAKE_LOG);
-        for e in &split.entries[split.next..i] {
-            self.diag.error(format_args!(
-                "{}: make went past it: see {}",
-                e.path,
-                make_log_path.display()
-            ));
-            self.finish_skipped(e, "not-reached", &make_log_path)?;
-        }
+        self.end_current(split, offset)?;
+        self.not_reached(split, i)?;
         split.next = i + 1;
         let e = &split.entries[i];
         let log_path = self.batch.path(&log_name(&e.path, self.target.as_str()));
@@ -493,10 +537,43 @@ impl Runner<'_> {
             log_path,
             start: Instant::now(),
             did_work: false,
+            ignored: None,
         });
         self.started += 1;
         self.progress(&e.path, Instant::now());
         self.write(split, line);
+        Ok(())
+    }
+
+    /// The entry make was at is done: its record.
+    fn end_current(&mut self, split: &mut Split, offset: &mut u64) -> Result<(), Error> {
+        if let Some(mut c) = split.cur.take() {
+            let e = &split.entries[c.index];
+            let why = c.ignored.take();
+            let (st, reason) = if reported(&self.batch.path(batch::PROBLEMS), offset, &e.path) {
+                (Status::Failed, Some("error"))
+            } else {
+                outcome(c.did_work, why.as_deref())
+            };
+            let seconds = c.start.elapsed().as_secs_f64();
+            self.close_log(&mut c);
+            self.finish(e, st, reason, &c.log_path, seconds)?;
+        }
+        Ok(())
+    }
+
+    /// make went past the entries before `i` without a word: skipped.
+    fn not_reached(&mut self, split: &mut Split, i: usize) -> Result<(), Error> {
+        let make_log_path = self.batch.path(batch::MAKE_LOG);
+        for e in &split.entries[split.next..i] {
+            self.diag.error(format_args!(
+                "{}: make went past it: see {}",
+                e.path,
+                make_log_path.display()
+            ));
+            self.finish_skipped(e, "not-reached", &make_log_path)?;
+        }
+        split.next = split.next.max(i + 1);
         Ok(())
     }
 

@@ -204,6 +204,9 @@ pub enum Status {
     UpToDate,
     Failed,
     Skipped,
+    /// make will not build it here (BROKEN, ONLY_FOR_ARCHS, IGNORE): the reason
+    /// is make's.
+    Ignored,
 }
 
 impl Status {
@@ -213,6 +216,7 @@ impl Status {
             Status::UpToDate => "up-to-date",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Ignored => "ignored",
         }
     }
 }
@@ -494,7 +498,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     }
 
     if target == Target::Package {
-        remove_also_packages(&host, &pending, diag);
+        clean_also(&host, &batch, &pending, diag);
     }
 
     let mut runner = Runner {
@@ -517,9 +521,10 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     Ok(diag.finish(Exit::Success))
 }
 
-/// Remove the package files of the --also entries about to be built, so that make
-/// builds them again: their names come from one `make show=PKGNAMES` over them.
-fn remove_also_packages(host: &Host, pending: &[Entry], diag: &Diag) {
+/// Make the --also entries about to be built really build again, as the -stable
+/// scripts do: `make clean=all` over them (which removes their package files
+/// wherever the host's repository keeps them, no-arch/ included).
+fn clean_also(host: &Host, batch: &Batch, pending: &[Entry], diag: &Diag) {
     let also: Vec<&str> = pending
         .iter()
         .filter(|e| e.also)
@@ -528,29 +533,42 @@ fn remove_also_packages(host: &Host, pending: &[Entry], diag: &Diag) {
     if also.is_empty() {
         return;
     }
-    let names = match host.tree.show("PKGNAMES", &also) {
-        Ok(text) => text,
-        Err(e) => {
-            diag.warn(format_args!(
-                "--also: cannot tell the package names ({e}): their packages are not removed"
-            ));
-            return;
+    let run = || -> Result<(), Error> {
+        let list = crate::ports::SubdirList::new_in(&batch.dir, &also)?;
+        let problems = batch.path(batch::ALSO_PROBLEMS);
+        std::fs::write(&problems, "").map_err(|e| Error::io(&problems, e))?;
+        let log = batch.path(batch::MAKE_LOG);
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| Error::io(&log, e))?;
+        let err_file = log_file.try_clone().map_err(|e| Error::io(&log, e))?;
+        let status = host
+            .tree
+            .command("clean", &list, &problems, &[("clean", "all")])
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file)
+            .stderr(err_file)
+            .status()
+            .map_err(|e| host.tree.spawn_error(e))?;
+        let text = std::fs::read_to_string(&problems).map_err(|e| Error::io(&problems, e))?;
+        let failed = crate::ports::problem_entries(&text);
+        if !status.success() || !failed.is_empty() {
+            return Err(Error::Command {
+                program: host.tree.make().to_string_lossy().into_owned(),
+                message: format!(
+                    "clean=all failed ({status}{}{}): see {}",
+                    if failed.is_empty() { "" } else { "; " },
+                    failed.join(", "),
+                    log.display()
+                ),
+            });
         }
+        Ok(())
     };
-    for (_, lines) in crate::ports::split_headers(&names) {
-        for name in lines.iter().flat_map(|l| l.split_whitespace()) {
-            if name.contains('/') || name.starts_with('.') {
-                continue;
-            }
-            for sub in ["all", "ftp"] {
-                let f = host.packages(sub).join(format!("{name}.tgz"));
-                match std::fs::remove_file(&f) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => diag.warn(format_args!("{}: {e}", f.display())),
-                }
-            }
-        }
+    if let Err(e) = run() {
+        diag.warn(format_args!("--also: {e}: they may not be built again"));
     }
 }
 
