@@ -337,11 +337,11 @@ fn to_collect(r: &Record) -> Result<Option<String>, crate::record::RecordError> 
     let full = r.require_str("fullpkgpath")?;
     match status {
         "built" | "up-to-date" => Ok(Some(full.to_string())),
-        "failed" | "skipped" => Ok(None),
+        "failed" | "skipped" | "ignored" => Ok(None),
         _ => Err(crate::record::RecordError::Field {
             kind: "build".into(),
             field: "status",
-            problem: "is not built, up-to-date, failed or skipped",
+            problem: "is not built, up-to-date, failed, skipped or ignored",
         }),
     }
 }

@@ -40,13 +40,14 @@ pub enum PkgPathError {
     EmptyFlavor(String),
 }
 
-/// The characters of a directory segment, a flavor or a subpackage name.
+/// The characters of a directory segment, a flavor or a subpackage name: those
+/// real pkgpaths use (`x11/kde/i18n3/sr@Latn`, `editors/calligra-l10n/ca@valencia`).
 fn name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-' | '@')
 }
 
 /// Check a port directory (`net/curl`, `net/icinga/core2`): relative, non-empty
-/// segments of `[A-Za-z0-9._+-]`, none `.` or `..` or starting with `-`.
+/// segments of `[A-Za-z0-9._+@-]`, none `.` or `..` or starting with `-`.
 pub fn check_dir(dir: &str) -> Result<(), PkgPathError> {
     let err = || dir.to_string();
     if dir.is_empty() {
@@ -190,6 +191,12 @@ mod tests {
     fn canonical_form() {
         assert_eq!(canon("net/curl"), "net/curl");
         assert_eq!(canon("editors/vim,gtk2,-lang"), "editors/vim,gtk2,-lang");
+        // characters of real pkgpaths
+        assert_eq!(canon("x11/kde/i18n3/sr@Latn"), "x11/kde/i18n3/sr@Latn");
+        assert_eq!(
+            canon("editors/calligra-l10n/ca@valencia,-main"),
+            "editors/calligra-l10n/ca@valencia,-main"
+        );
         assert_eq!(canon("editors/vim,-lang,gtk2"), "editors/vim,gtk2,-lang");
         assert_eq!(canon("editors/vim,no_x11,gtk2"), "editors/vim,gtk2,no_x11");
         assert_eq!(canon("editors/vim,gtk2,gtk2"), "editors/vim,gtk2");

@@ -79,8 +79,9 @@ impl Sqlports {
         }
     }
 
-    /// Every canonical full pkgpath of the port in `dir`, sorted; empty when the
-    /// database does not know the directory.
+    /// Every canonical full pkgpath of the port in `dir` that has a port behind it
+    /// (a `_Ports` row), sorted; empty when the database does not know the
+    /// directory.
     pub fn expand(&self, dir: &str) -> Result<Vec<String>, Error> {
         let mut st = self
             .conn
@@ -96,6 +97,10 @@ impl Sqlports {
                   WHERE d.FullPkgPath = ?1
                     AND (p.FullPkgPath = ?1
                          OR (p.FullPkgPath >= ?1 || ',' AND p.FullPkgPath < ?1 || '-'))
+                    -- only paths with a port behind them, as the Ports view:
+                    -- the bare directory of a port whose FLAVOR is fixed
+                    -- (archivers/py-brotli) is none, its `,python3` path is
+                    AND EXISTS (SELECT 1 FROM _Ports x WHERE x.FullPkgPath = c.Id)
                   ORDER BY c.FullPkgPath",
             )
             .map_err(|e| self.db_error(e))?;
