@@ -711,3 +711,99 @@ fn nothing_to_build_and_bad_usage() {
     }
     assert!(!logs.exists());
 }
+
+/// The sample tree behaves as the real one where portflow depends on it: the
+/// host's settings come from mk.conf (MAKECONF) through make, an entry that does
+/// not exist fails with make's words while the rest goes on, a BROKEN port is
+/// ignored with make's reason, SUBDIRLIST on make's command line fails every
+/// entry, and collect-built finds the packages in mk.conf's repository, the
+/// PKG_ARCH=* ones made in no-arch/.
+#[test]
+fn mk_conf_non_existent_and_ignored_entries_as_on_openbsd() {
+    let c = SampleCopy::new();
+    let top = c.dir.path();
+    let mk_conf = top.join("mk.conf");
+    std::fs::write(
+        &mk_conf,
+        format!(
+            "PACKAGE_REPOSITORY={0}/repo\nWRKOBJDIR={0}/work\nDISTDIR={0}/dist\n",
+            top.display()
+        ),
+    )
+    .unwrap();
+    let logs = top.join("logs");
+    let env = [
+        ("PORTSDIR", s(&c.tree)),
+        ("MAKE", "bmake"),
+        ("MAKESYSPATH", c.makesyspath_s.as_str()),
+        ("MAKECONF", s(&mk_conf)),
+    ];
+    let list = "misc/plain\nwww/nonexistent\ndevel/marked\ndevel/quirks\n";
+    let out = run(
+        "build-list",
+        &["--log-dir", s(&logs), "--batch", "mk"],
+        list,
+        &env,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let got: Vec<(String, String, String)> = out
+        .records()
+        .iter()
+        .map(|r| {
+            (
+                r["fullpkgpath"].as_str().unwrap().into(),
+                r["status"].as_str().unwrap().into(),
+                r["reason"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    let w = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        got,
+        [
+            w("misc/plain", "built", ""),
+            w("www/nonexistent", "failed", "non existent"),
+            w(
+                "devel/marked",
+                "ignored",
+                "is marked as broken: needs a newer compiler"
+            ),
+            w("devel/quirks", "built", ""),
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(logs.join("mk/www@nonexistent.log")).unwrap(),
+        ">> Broken dependency: www/nonexistent non existent \n"
+    );
+    // mk.conf's repository, nothing in the tree's default one.
+    let repo = top.join("repo/amd64");
+    assert!(repo.join("ftp/plain-1.0.tgz").is_file());
+    assert!(repo.join("no-arch/quirks-7.14.tgz").is_file());
+    assert!(repo.join("all/quirks-7.14.tgz").is_file());
+    assert!(!c.tree.join("packages").exists());
+    assert!(!c.repository.exists());
+    // collect-built asks make where the packages are.
+    let col = run("collect-built", &["-t"], &out.stdout, &env);
+    assert_eq!(col.code, 0, "{}", col.stderr);
+    assert_eq!(col.lines(), ["plain-1.0.tgz", "quirks-7.14.tgz"]);
+
+    // SUBDIRLIST on make's command line: every entry fails, as on OpenBSD.
+    let l = top.join("cmdline.list");
+    let p = top.join("cmdline.problems");
+    std::fs::write(&l, "misc/plain\nnet/curl\n").unwrap();
+    let o = Command::new("bmake")
+        .current_dir(&c.tree)
+        .env("MAKESYSPATH", &c.makesyspath_s)
+        .env("MAKECONF", &mk_conf)
+        .env("REPORT_PROBLEM_LOGFILE", &p)
+        .arg("show=PKGNAMES")
+        .arg(format!("SUBDIRLIST={}", l.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Fatal: Use 'env SUBDIRLIST="), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        "misc/plain (show)\nnet/curl (show)\n"
+    );
+}

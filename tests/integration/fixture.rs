@@ -135,7 +135,7 @@ pub struct SampleCopy {
     pub repository: PathBuf,
     tree_s: String,
     repository_s: String,
-    makesyspath_s: String,
+    pub makesyspath_s: String,
 }
 
 impl SampleCopy {
