@@ -126,23 +126,37 @@ impl Rng {
     }
 }
 
-/// The stand-in for make: `show=PKGNAMES` over a SUBDIRLIST of `bench/pNNNN`
-/// entries prints `===> bench/pNNNN` and `pNNNN-1.0`.
+/// The stand-in for make.  Asked for the host's settings (`-C / -f -
+/// show=...`, as dpb asks), it prints each variable's command-line value, or a
+/// path below /nonexistent; asked `show=PKGNAMES FULLPKGNAME${SUBPACKAGE}` over
+/// the SUBDIRLIST of its environment, of `bench/pNNNN` entries, it prints
+/// `===> bench/pNNNN` and `pNNNN-1.0` twice (the flavor's packages, then the
+/// entry's own).
 const FAKE_MAKE: &str = r#"#!/bin/sh
-list=
+settings=no show=
 for a; do
 	case $a in
-	SUBDIRLIST=*) list=${a#SUBDIRLIST=} ;;
-	show=PKGNAMES) ;;
+	-C|/|-f|-) settings=yes ;;
+	show=*) show=${a#show=} ;;
+	*=*) eval "given_${a%%=*}=\${a#*=}" ;;
 	*) echo "fake make: unexpected argument $a" >&2; exit 1 ;;
 	esac
 done
-[ -n "$list" ] || { echo "fake make: no SUBDIRLIST" >&2; exit 1; }
+if [ $settings = yes ]; then
+	cat >/dev/null
+	for v in $show; do
+		eval "x=\${given_$v:-/nonexistent/$v}"
+		echo "$x"
+	done
+	exit 0
+fi
+[ -n "${SUBDIRLIST:-}" ] || { echo "fake make: no SUBDIRLIST" >&2; exit 1; }
 while IFS= read -r e; do
 	case $e in ''|'#'*) continue ;; esac
 	echo "===> $e"
 	echo "${e##*/}-1.0"
-done <"$list"
+	echo "${e##*/}-1.0"
+done <"$SUBDIRLIST"
 "#;
 
 /// The world of one run.

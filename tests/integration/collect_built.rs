@@ -389,7 +389,7 @@ net/curl
             "collect-built: stdin:5: invalid JSON: truncated line (EOF while parsing a string at line 1 column 54)",
             "collect-built: stdin:6: invalid pkgpath \"../etc\": \".\" or \"..\" segment",
             "collect-built: stdin:8: build record: field \"fullpkgpath\" is missing; not collected",
-            "collect-built: stdin:9: build record: field \"status\" is not built, up-to-date, failed or skipped; not collected",
+            "collect-built: stdin:9: build record: field \"status\" is not built, up-to-date, failed, skipped or ignored; not collected",
             "collect-built: stdin:10: invalid pkgpath \"$(reboot)\": character '$' not allowed",
         ]
     );
