@@ -183,15 +183,6 @@ pub(crate) fn ignored(line: &str) -> Option<&str> {
         .then_some(why)
 }
 
-/// The path a variable of make's environment names, for make.log.
-fn problems_or_list(k: &str, list: &SubdirList, problems: &std::path::Path) -> String {
-    if k == "SUBDIRLIST" {
-        list.path().display().to_string()
-    } else {
-        problems.display().to_string()
-    }
-}
-
 impl Runner<'_> {
     /// Run one make over `entries`; emit a record for every entry it finished.
     /// Returns how many entries, from the start, are done with: the caller starts
@@ -233,9 +224,11 @@ impl Runner<'_> {
             .stdout(Stdio::from(w2))
             .stderr(Stdio::from(pipe_w))
             .process_group(0);
-        let shown = ["SUBDIRLIST", "REPORT_PROBLEM_LOGFILE"]
-            .iter()
-            .map(|k| format!("{k}={} ", problems_or_list(k, &list, &problems)))
+        // As it runs: the list variables of its environment, then the command.
+        let shown = cmd
+            .get_envs()
+            .filter(|(k, _)| *k == "SUBDIRLIST" || *k == "REPORT_PROBLEM_LOGFILE")
+            .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
             .collect::<String>()
             + &std::iter::once(cmd.get_program())
                 .chain(cmd.get_args())
