@@ -322,13 +322,18 @@ pub fn header(line: &str) -> Option<&str> {
 /// What a directory of the checkout is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirKind {
-    /// A port: it has a port Makefile.
+    /// A port: its Makefile includes `bsd.port.mk`, no port is above it, and
+    /// either the SUBDIR list of its group names it (see [`PortDirs::hooked`]) or
+    /// it sits in a group under a name that is not `pkg`, `patches` or `files`
+    /// (a port commented out of its category: make builds it when a list names
+    /// it).  A port Makefile anywhere else (`tests/`, a stray `pkg/Makefile`) makes
+    /// no port.
     Port,
     /// The top, a category or a group of ports (`lang/php`): a Makefile that
     /// includes `bsd.port.subdir.mk`.
     Group,
-    /// A directory without a Makefile: inside a port (`pkg/`, `patches/`) or a group
-    /// without its own Makefile.
+    /// Anything else that exists: inside a port (`pkg/`, `patches/`), a directory
+    /// without a Makefile, a Makefile of another kind.
     Plain,
     /// Not in the checkout.
     Missing,
@@ -337,18 +342,24 @@ pub enum DirKind {
 /// Subdirectories of a port that never hold ports.
 pub const PORT_SUBDIRS: &[&str] = &["pkg", "patches", "files"];
 
-/// Directories the walk below a group skips.
-fn skip_dir(name: &str) -> bool {
-    matches!(
-        name,
-        "CVS" | ".git" | ".svn" | "pobj" | "distfiles" | "packages" | "plist"
-    ) || PORT_SUBDIRS.contains(&name)
+/// What the files say a directory is, before the nesting and SUBDIR rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Read {
+    /// A port Makefile.
+    Port,
+    /// A group Makefile and the names its SUBDIR lists, sorted.
+    Group(Vec<String>),
+    Plain,
+    Missing,
 }
 
 /// Classifies directories of a checkout, each read once.
 pub struct PortDirs {
     root: PathBuf,
-    cache: HashMap<String, DirKind>,
+    /// The kind of a directory and whether the SUBDIR lists reach it from the top.
+    cache: HashMap<String, (DirKind, bool)>,
+    /// The names the SUBDIR list of a group holds, sorted.
+    subdirs: HashMap<String, Vec<String>>,
     /// Holds the Makefile being read.
     buf: Vec<u8>,
 }
@@ -358,6 +369,7 @@ impl PortDirs {
         PortDirs {
             root: root.into(),
             cache: HashMap::new(),
+            subdirs: HashMap::new(),
             buf: Vec::new(),
         }
     }
@@ -368,16 +380,38 @@ impl PortDirs {
 
     /// The kind of `dir` (relative to the root; `""` is the root).
     pub fn kind(&mut self, dir: &str) -> DirKind {
-        if let Some(k) = self.cache.get(dir) {
-            return *k;
-        }
-        let k = read_kind(&self.root, dir, &mut self.buf);
-        self.settle(dir, k)
+        self.entry(dir).0
     }
 
-    /// Apply the nesting rule to what the files say `dir` is, and remember it.
-    fn settle(&mut self, dir: &str, mut k: DirKind) -> DirKind {
-        if matches!(k, DirKind::Port | DirKind::Group) {
+    /// Do the SUBDIR lists reach `dir` from the top of the tree, the way make's
+    /// walk over the whole tree (and sqlports) does?  Each group on the way names
+    /// the next directory in its SUBDIR (`SUBDIR += vim,gtk2` names `vim`).
+    pub fn hooked(&mut self, dir: &str) -> bool {
+        self.entry(dir).1
+    }
+
+    fn entry(&mut self, dir: &str) -> (DirKind, bool) {
+        if let Some(e) = self.cache.get(dir) {
+            return *e;
+        }
+        let r = read_kind(&self.root, dir, &mut self.buf);
+        self.settle(dir, r)
+    }
+
+    /// Apply the nesting and SUBDIR rules to what the files say `dir` is, and
+    /// remember it.
+    fn settle(&mut self, dir: &str, r: Read) -> (DirKind, bool) {
+        let mut k = match r {
+            Read::Port => DirKind::Port,
+            Read::Group(names) => {
+                self.subdirs.insert(dir.to_string(), names);
+                DirKind::Group
+            }
+            Read::Plain => DirKind::Plain,
+            Read::Missing => DirKind::Missing,
+        };
+        let mut hooked = dir.is_empty() && k == DirKind::Group;
+        if !dir.is_empty() && matches!(k, DirKind::Port | DirKind::Group) {
             // Ports do not nest: a Makefile inside a port (`files/Makefile`)
             // makes its directory neither a port nor a group.  (So the port of a
             // file is its nearest port directory, even where a directory on the
@@ -391,8 +425,27 @@ impl PortDirs {
                 a = up;
             }
         }
-        self.cache.insert(dir.to_string(), k);
-        k
+        if !dir.is_empty() && matches!(k, DirKind::Port | DirKind::Group) {
+            let (up, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+            let (up_kind, up_hooked) = self.entry(up);
+            let in_group = up_kind == DirKind::Group;
+            hooked = in_group
+                && up_hooked
+                && self
+                    .subdirs
+                    .get(up)
+                    .is_some_and(|s| s.binary_search_by(|n| n.as_str().cmp(name)).is_ok());
+            // A port Makefile no SUBDIR names: a port commented out of its
+            // group, or no port at all (`tests/x`, a group's `pkg/`, the top).
+            if k == DirKind::Port
+                && !hooked
+                && !(in_group && !up.is_empty() && !PORT_SUBDIRS.contains(&name))
+            {
+                k = DirKind::Plain;
+            }
+        }
+        self.cache.insert(dir.to_string(), (k, hooked));
+        (k, hooked)
     }
 
     /// Read ahead what each of `dirs` is, the files in parallel: reading the
@@ -411,53 +464,45 @@ impl PortDirs {
         todo.sort();
         todo.dedup();
         let root = &self.root;
-        let kinds: Vec<DirKind> = todo
+        let kinds: Vec<Read> = todo
             .par_iter()
             .map_init(Vec::new, |buf, d| read_kind(root, d, buf))
             .collect();
         self.cache.reserve(todo.len());
         for (d, k) in todo.into_iter().zip(kinds) {
-            self.settle(d, k);
+            if !self.cache.contains_key(d) {
+                self.settle(d, k);
+            }
         }
     }
 
-    /// Every port at or below `dir`, sorted.
+    /// The ports the SUBDIR lists reach at or below `dir`, sorted: `dir` itself
+    /// when it is such a port, the ports its SUBDIR lists reach when it is a group
+    /// the top reaches, none otherwise.  Exactly the ports make's walk over the
+    /// tree visits below `dir`.
     pub fn ports_below(&mut self, dir: &str) -> Vec<String> {
         let mut out = Vec::new();
+        if !self.hooked(dir) {
+            return out;
+        }
         // A level of the tree at a time, its directories read ahead together.
         let mut level = vec![dir.to_string()];
         while !level.is_empty() {
             self.prefetch(level.iter().map(String::as_str));
             let mut next = Vec::new();
             for d in level {
-                match self.kind(&d) {
-                    // Nothing below a port is a port.
-                    DirKind::Port => {
-                        out.push(d);
-                        continue;
+                match self.entry(&d) {
+                    (DirKind::Port, true) => out.push(d),
+                    (DirKind::Group, true) => {
+                        for name in self.subdirs.get(&d).into_iter().flatten() {
+                            next.push(if d.is_empty() {
+                                name.clone()
+                            } else {
+                                format!("{d}/{name}")
+                            });
+                        }
                     }
-                    DirKind::Missing => continue,
-                    DirKind::Group | DirKind::Plain => {}
-                }
-                let Ok(rd) = fs::read_dir(self.root.join(&d)) else {
-                    continue;
-                };
-                for e in rd.flatten() {
-                    let Ok(ft) = e.file_type() else { continue };
-                    if !ft.is_dir() {
-                        continue;
-                    }
-                    let Some(name) = e.file_name().to_str().map(str::to_string) else {
-                        continue;
-                    };
-                    if skip_dir(&name) || name.starts_with('.') {
-                        continue;
-                    }
-                    next.push(if d.is_empty() {
-                        name
-                    } else {
-                        format!("{d}/{name}")
-                    });
+                    _ => {}
                 }
             }
             level = next;
@@ -467,33 +512,108 @@ impl PortDirs {
     }
 }
 
-/// What the files say `dir` is, before the nesting rule.  Most directories asked
-/// about are ports, so this opens `<dir>/Makefile` first and asks whether the
-/// directory exists only when that fails: one open and two reads for a port,
-/// where a stat first would cost a system call more.  `buf` holds the Makefile.
-fn read_kind(root: &Path, dir: &str, buf: &mut Vec<u8>) -> DirKind {
-    if dir.is_empty() {
-        return if root.is_dir() {
-            DirKind::Group
-        } else {
-            DirKind::Missing
-        };
-    }
+/// What the files say `dir` is.  Most directories asked about are ports, so this
+/// opens `<dir>/Makefile` first and asks whether the directory exists only when
+/// that fails: one open and two reads for a port, where a stat first would cost a
+/// system call more.  `buf` holds the Makefile.
+fn read_kind(root: &Path, dir: &str, buf: &mut Vec<u8>) -> Read {
     let mut makefile = PathBuf::with_capacity(root.as_os_str().len() + dir.len() + 10);
     makefile.push(root);
-    makefile.push(dir);
+    if !dir.is_empty() {
+        makefile.push(dir);
+    }
     makefile.push("Makefile");
     match fs::File::open(&makefile) {
         Ok(f) => match read_all(f, buf) {
-            Ok(text) if contains(text, b"bsd.port.subdir.mk") => DirKind::Group,
-            Ok(_) => DirKind::Port,
+            Ok(text) => match included(text) {
+                Included::Subdir => Read::Group(subdir_names(text)),
+                Included::Port => Read::Port,
+                Included::Neither => Read::Plain,
+            },
             // A Makefile that cannot be read (a directory, say) is no Makefile.
-            Err(_) => DirKind::Plain,
+            Err(_) => Read::Plain,
         },
         // No Makefile (or none that opens): a plain directory, or none at all.
-        Err(_) if makefile.parent().is_some_and(Path::is_dir) => DirKind::Plain,
-        Err(_) => DirKind::Missing,
+        Err(_) if makefile.parent().is_some_and(Path::is_dir) => Read::Plain,
+        Err(_) => Read::Missing,
     }
+}
+
+#[derive(Debug, PartialEq)]
+enum Included {
+    Port,
+    Subdir,
+    Neither,
+}
+
+/// Which of `bsd.port.subdir.mk` and `bsd.port.mk` a Makefile includes: on an
+/// `.include` line (`.include`, `.  include`, `.sinclude`, `.-include`), not in a
+/// comment (lang/gcc's group Makefile names bsd.port.mk(5) in one).
+fn included(text: &[u8]) -> Included {
+    const NEEDLE: &[u8] = b"bsd.port.";
+    let mut found = Included::Neither;
+    let mut from = 0;
+    while let Some(at) = find(&text[from..], NEEDLE).map(|i| i + from) {
+        from = at + NEEDLE.len();
+        let start = text[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = text[start..at].trim_ascii_start();
+        let Some(directive) = line.strip_prefix(b".") else {
+            continue;
+        };
+        let directive = directive.trim_ascii_start();
+        if !(directive.starts_with(b"include")
+            || directive.starts_with(b"sinclude")
+            || directive.starts_with(b"-include"))
+        {
+            continue;
+        }
+        let rest = &text[from..];
+        if rest.starts_with(b"subdir.mk") {
+            return Included::Subdir;
+        }
+        if rest.starts_with(b"mk") && !rest.get(2).is_some_and(|b| b.is_ascii_alphanumeric()) {
+            found = Included::Port;
+        }
+    }
+    found
+}
+
+/// The directory names the SUBDIR assignments of a group Makefile hold (`=` and
+/// `+=`, in every branch of its conditionals; `!=` runs a command, as the top
+/// Makefile does for SUBDIRLIST), without flavors, sorted and unique.
+fn subdir_names(text: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.trim_ascii_start();
+        let Some(rest) = line.strip_prefix(b"SUBDIR") else {
+            continue;
+        };
+        let rest = rest.trim_ascii_start();
+        let value = match rest {
+            [b'=', v @ ..] => v,
+            [b'+', b'=', v @ ..] => v,
+            _ => continue,
+        };
+        let value = match value.iter().position(|&b| b == b'#') {
+            Some(i) => &value[..i],
+            None => value,
+        };
+        for word in value.split(|b| b.is_ascii_whitespace()) {
+            let dir = word.split(|&b| b == b',').next().unwrap_or_default();
+            if dir.is_empty() || dir.contains(&b'/') || dir.contains(&b'$') {
+                continue;
+            }
+            if let Ok(s) = std::str::from_utf8(dir) {
+                names.push(s.to_string());
+            }
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// Read `f` to its end into `buf`.  (`Read::read_to_end` on a `File` asks for the
@@ -517,12 +637,11 @@ fn read_all(mut f: fs::File, buf: &mut Vec<u8>) -> std::io::Result<&[u8]> {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else {
-        return true;
-    };
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
     hay.windows(needle.len())
-        .any(|w| w[0] == first && w == needle)
+        .position(|w| w[0] == first && w == needle)
 }
 
 #[cfg(test)]
@@ -553,17 +672,42 @@ mod tests {
             fs::create_dir_all(t.path().join(d)).unwrap();
             fs::write(t.path().join(d).join("Makefile"), text).unwrap();
         };
+        mk(
+            "",
+            ".if defined(SUBDIRLIST)\nSUBDIR != sed -e 's,#.*,,' ${SUBDIRLIST}\n\
+             .else\nSUBDIR += lang\nSUBDIR+=devel # tools\n.endif\n\
+             .include <bsd.port.subdir.mk>\n",
+        );
+        mk("tests", "SUBDIR += portbump\n.include <bsd.subdir.mk>\n");
+        mk("tests/portbump", ".include <bsd.port.mk>\n");
+        mk("base", ".include <bsd.port.mk>\n");
         mk("lang", "SUBDIR += php\n.include <bsd.port.subdir.mk>\n");
-        mk("lang/php", "SUBDIR += 8.2\n.include <bsd.port.subdir.mk>\n");
-        mk("lang/php/8.2", ".include <bsd.port.mk>\n");
+        mk(
+            "lang/php",
+            "# see bsd.port.mk(5)\nSUBDIR =\nSUBDIR += 8.2,fpm\n#SUBDIR += 8.3\n\
+             .  include <bsd.port.subdir.mk>\n",
+        );
+        mk("lang/php/8.2", "COMMENT = x\n.include <bsd.port.mk>\n");
         mk("lang/php/8.3", ".include <bsd.port.mk>\n");
         fs::create_dir_all(t.path().join("lang/php/8.3/pkg")).unwrap();
+        mk("lang/php/pkg", ".include <bsd.port.mk>\n");
         mk("lang/php/8.3/files/odd", ".include <bsd.port.mk>\n");
         mk("lang/php/8.3/files", "all:\n\techo not a port\n");
         mk(
             "lang/php/8.3/files/grp",
             "SUBDIR += x\n.include <bsd.port.subdir.mk>\n",
         );
+        mk("lang/notes", "# not bsd.port.mk\nall:\n");
+        mk(
+            "devel",
+            "SUBDIR += buildbot\n.include <bsd.port.subdir.mk>\n",
+        );
+        mk(
+            "devel/buildbot",
+            "SUBDIR += core\nSUBDIR += pkg\n.include <bsd.port.subdir.mk>\n",
+        );
+        mk("devel/buildbot/pkg", "PART = pkg\n.include <bsd.port.mk>\n");
+        mk("devel/buildbot/core", ".include <bsd.port.mk>\n");
         let mut d = PortDirs::new(t.path());
         // Read ahead or not, the answers are the same.
         let mut ahead = PortDirs::new(t.path());
@@ -575,23 +719,70 @@ mod tests {
             "",
             "lang/php/8.4",
             "lang/php/8.2",
+            "lang/php/pkg",
             "lang/php",
+            "lang/notes",
             "lang",
+            "tests/portbump",
+            "base",
+            "devel/buildbot/pkg",
         ];
         ahead.prefetch(all);
         for dir in all {
-            assert_eq!(ahead.kind(dir), PortDirs::new(t.path()).kind(dir), "{dir}");
+            let mut fresh = PortDirs::new(t.path());
+            assert_eq!(ahead.kind(dir), fresh.kind(dir), "{dir}");
+            assert_eq!(ahead.hooked(dir), fresh.hooked(dir), "{dir}");
         }
-        assert_eq!(d.kind("lang"), DirKind::Group);
-        assert_eq!(d.kind("lang/php"), DirKind::Group);
-        assert_eq!(d.kind("lang/php/8.2"), DirKind::Port);
-        assert_eq!(d.kind("lang/php/8.4"), DirKind::Missing);
-        assert_eq!(d.kind(""), DirKind::Group);
-        assert_eq!(d.kind("lang/php/8.3/pkg"), DirKind::Plain);
-        assert_eq!(d.kind("lang/php/8.3/files"), DirKind::Plain);
-        assert_eq!(d.kind("lang/php/8.3/files/odd"), DirKind::Plain);
-        assert_eq!(d.kind("lang/php/8.3/files/grp"), DirKind::Plain);
-        assert_eq!(d.ports_below("lang"), vec!["lang/php/8.2", "lang/php/8.3"]);
+        use DirKind::*;
+        let want = [
+            ("", Group, true),
+            ("lang", Group, true),
+            ("lang/php", Group, true),
+            ("lang/php/8.2", Port, true),
+            // Commented out of its group: a port, not reached.
+            ("lang/php/8.3", Port, false),
+            ("lang/php/8.4", Missing, false),
+            ("lang/php/pkg", Plain, false),
+            ("lang/php/8.3/pkg", Plain, false),
+            ("lang/php/8.3/files", Plain, false),
+            ("lang/php/8.3/files/odd", Plain, false),
+            ("lang/php/8.3/files/grp", Plain, false),
+            ("lang/notes", Plain, false),
+            ("tests", Plain, false),
+            ("tests/portbump", Plain, false),
+            ("base", Plain, false),
+            ("devel/buildbot", Group, true),
+            ("devel/buildbot/pkg", Port, true),
+        ];
+        for (dir, kind, hooked) in want {
+            assert_eq!((d.kind(dir), d.hooked(dir)), (kind, hooked), "{dir}");
+        }
+        assert_eq!(d.ports_below("lang"), vec!["lang/php/8.2"]);
         assert_eq!(d.ports_below("lang/php/8.2"), vec!["lang/php/8.2"]);
+        assert_eq!(d.ports_below("lang/php/8.3"), Vec::<String>::new());
+        assert_eq!(
+            d.ports_below(""),
+            vec!["devel/buildbot/core", "devel/buildbot/pkg", "lang/php/8.2"]
+        );
+    }
+
+    #[test]
+    fn makefile_reading() {
+        assert_eq!(included(b".include <bsd.port.mk>\n"), Included::Port);
+        assert_eq!(
+            included(b"# bsd.port.mk(5)\n.include <bsd.port.subdir.mk>"),
+            Included::Subdir
+        );
+        assert_eq!(included(b"# see bsd.port.mk\nall:\n"), Included::Neither);
+        assert_eq!(included(b".include <bsd.port.mkx>\n"), Included::Neither);
+        assert_eq!(included(b".sinclude \"bsd.port.mk\""), Included::Port);
+        assert_eq!(
+            included(b"\t.\tinclude <bsd.subdir.mk>\n"),
+            Included::Neither
+        );
+        assert_eq!(
+            subdir_names(b"SUBDIR =\n  SUBDIR += b,flav a # c\nSUBDIR != ls\nSUBDIR += $i x/y\nSUBDIRLIST=z\n"),
+            vec!["a", "b"]
+        );
     }
 }

@@ -447,6 +447,70 @@ pub fn port_by_path(path: &str) -> &str {
     &path[..Scan::new(path).port]
 }
 
+/// Is the file an administrative file of CVS (`net/curl/CVS/Entries`)?  Never
+/// part of a port; a git mirror of the CVS repository keeps them.
+fn is_cvs_admin(path: &str) -> bool {
+    path.starts_with("CVS/") || path.contains("/CVS/")
+}
+
+/// Is the file a module outside infrastructure/ (`lang/python/python.port.mk`)?
+/// The ports that use it (`MODULES = lang/python`) are all over the tree.
+fn is_module(path: &str) -> bool {
+    path.ends_with(".port.mk") && !in_infrastructure(path) && !is_cvs_admin(path)
+}
+
+/// Is the file, found in group `group` (not in a port), one its ports share: a
+/// file of the group's own (`distinfo`, `DESCR-main`, `Makefile.version`) or in
+/// its `pkg/`, `files/` or `patches/` (`PKGDIR = ${.CURDIR}/../pkg`)?  Not the
+/// group's Makefile (its SUBDIR list), not a README, not a module.
+fn shared_by_group(group: &str, path: &str) -> bool {
+    let rel = if group.is_empty() {
+        path
+    } else {
+        match path.strip_prefix(group).and_then(|r| r.strip_prefix('/')) {
+            Some(r) => r,
+            None => return false,
+        }
+    };
+    match rel.split_once('/') {
+        None => rel != "Makefile" && !rel.starts_with("README") && !rel.ends_with(".port.mk"),
+        Some((first, _)) => PORT_SUBDIRS.contains(&first),
+    }
+}
+
+/// The port a removed file was in, when the change list removes that port: the
+/// shallowest directory between `existing` (the nearest directory above the file
+/// that is still a port or group, of kind `kind`) and the file's directory `dir`
+/// whose Makefile the change list removes and that was no group (no Makefile
+/// below it removed, but in `files/` or `patches/`).  Below a live port, only
+/// outside its `pkg/`, `files/` and `patches/` (a group that became a port).
+fn removed_port_below<'a>(
+    existing: &str,
+    kind: DirKind,
+    dir: &'a str,
+    removed_makefiles: &HashSet<&str>,
+    old_groups: &HashSet<&str>,
+) -> Option<&'a str> {
+    let rel = if existing.is_empty() {
+        dir
+    } else {
+        dir.strip_prefix(existing)?.strip_prefix('/')?
+    };
+    if kind == DirKind::Port && PORT_SUBDIRS.contains(&rel.split('/').next().unwrap_or(rel)) {
+        return None;
+    }
+    let mut end = dir.len() - rel.len();
+    for seg in rel.split('/') {
+        end += seg.len();
+        let m = &dir[..end];
+        if removed_makefiles.contains(m) && !old_groups.contains(m) {
+            return Some(m);
+        }
+        end += 1;
+    }
+    None
+}
+
 /// Is the file one that says something about every port or about a group's
 /// ports, rather than about the port it is in?
 fn is_special(path: &str) -> bool {
@@ -473,6 +537,9 @@ fn runs<'a>(part: &'a [FileRef<'a>]) -> (Vec<Run<'a>>, Vec<&'a str>) {
     let mut removed = Vec::new();
     for f in part {
         let c = &f.change;
+        if is_cvs_admin(c.path) {
+            continue;
+        }
         if c.status == Status::Removed && c.path.ends_with("/Makefile") {
             removed.push(parent(c.path));
         }
@@ -489,8 +556,11 @@ fn runs<'a>(part: &'a [FileRef<'a>]) -> (Vec<Run<'a>>, Vec<&'a str>) {
 }
 
 /// Map file changes to ports.  With `tree` (the checkout the changes lead to), each
-/// file goes to the nearest enclosing port directory and a `Makefile.inc` to every
-/// port below it; without, path rules decide.  `input` is the change list in one
+/// file goes to the nearest enclosing port directory; a `Makefile.inc`, and a file
+/// a group's ports share (its `distinfo`, its `pkg/`), to every port below the
+/// group that the SUBDIR lists reach; a port directory that is gone, or that became
+/// a group or a module directory, is removed; without, path rules decide.  CVS
+/// administrative files are no change.  `input` is the change list in one
 /// or more parts, in order (as read in parallel).
 pub fn resolve<'a>(
     input: &[&'a [FileRef<'a>]],
@@ -501,8 +571,16 @@ pub fn resolve<'a>(
     let mut delta = Delta::default();
     // What the path rules say, a part of the change list a thread.
     let parts: Vec<(Vec<Run>, Vec<&str>)> = input.par_iter().map(|part| runs(part)).collect();
-    // Directories whose Makefile a change list says is removed: removed ports.
+    // Directories whose Makefile a change list says is removed: removed ports,
+    // unless a Makefile below them is removed too (a removed group; a port's
+    // files/Makefile aside).
     let removed_makefiles: HashSet<&str> = parts.iter().flat_map(|p| &p.1).copied().collect();
+    let old_groups: HashSet<&str> = removed_makefiles
+        .iter()
+        .filter_map(|d| d.rsplit_once('/'))
+        .filter(|(_, name)| !matches!(*name, "files" | "patches"))
+        .map(|(up, _)| up)
+        .collect();
     // Removed-port candidates: dir -> (changes, any known add/modify)
     let mut gone: BTreeMap<&'a str, (Vec<&'a FileRef<'a>>, bool)> = BTreeMap::new();
 
@@ -519,6 +597,16 @@ pub fn resolve<'a>(
             .collect();
         delta.ports.reserve(dirs.len());
         t.prefetch(dirs);
+    }
+    for part in input {
+        for f in part.iter().filter(|f| is_module(f.change.path)) {
+            let path = f.change.path;
+            let dir = parent(path);
+            delta.notice(
+                Level::Warning,
+                format!("{path} changed: a module; the ports that use it (MODULES = {dir}) are not rebuilt for it, rebuild them by hand if needed"),
+            );
+        }
     }
 
     for run in parts.into_iter().flat_map(|p| p.0) {
@@ -542,17 +630,35 @@ pub fn resolve<'a>(
                     );
                     continue;
                 }
-                match tree.as_deref_mut() {
-                    Some(t) => {
-                        let why = format!("{path} changed");
-                        for p in t.ports_below(dir) {
-                            delta.port(Cow::Owned(p), vec![f], Some(&why));
-                        }
-                    }
-                    None => delta.notice(
+                let Some(t) = tree.as_deref_mut() else {
+                    delta.notice(
                         Level::Warning,
                         format!("{path} changed: the ports that include it could not be listed without a ports tree (--ports-dir)"),
-                    ),
+                    );
+                    continue;
+                };
+                // One in a port is the port's own file.
+                let mut a = dir;
+                let mut kind = t.kind(a);
+                while matches!(kind, DirKind::Missing | DirKind::Plain) && !a.is_empty() {
+                    a = parent(a);
+                    kind = t.kind(a);
+                }
+                if kind == DirKind::Port {
+                    delta.port(Cow::Borrowed(a), vec![f], None);
+                    continue;
+                }
+                // Else every port the SUBDIR lists reach below it.
+                let why = format!("{path} changed");
+                let below = t.ports_below(dir);
+                if below.is_empty() && t.kind(dir) == DirKind::Group {
+                    delta.notice(
+                        Level::Info,
+                        format!("{path} changed: no port below {dir} is reached by the SUBDIR lists; nothing rebuilt for it"),
+                    );
+                }
+                for p in below {
+                    delta.port(Cow::Owned(p), vec![f], Some(&why));
                 }
                 continue;
             }
@@ -588,37 +694,50 @@ pub fn resolve<'a>(
             let mut passed_missing = false;
             let mut kind = t.kind(a);
             while matches!(kind, DirKind::Missing | DirKind::Plain) && !a.is_empty() {
-                // A directory left behind by a removed port (no `cvs up -P`)
-                // counts as gone.
+                // A directory left behind by a removed port (no `cvs up -P`), or
+                // one that became a module directory, counts as gone.
                 passed_missing |= kind == DirKind::Missing || removed_makefiles.contains(a);
                 a = parent(a);
                 kind = t.kind(a);
             }
+            let alive = f.known && c.status != Status::Removed;
+            // A port the change list removes (below a group, or below a group
+            // that became a port).
+            if let Some(m) = removed_port_below(a, kind, dir, &removed_makefiles, &old_groups) {
+                let e = gone.entry(m).or_default();
+                e.0.push(f);
+                e.1 |= alive;
+                continue;
+            }
             match kind {
                 DirKind::Port => delta.port(Cow::Borrowed(a), vec![f], None),
-                // A category or group file, or a file in a plain directory.
-                _ if !passed_missing => {}
-                _ => {
-                    // The directory is gone below a group: a removed port.
-                    // The deepest directory below the group whose Makefile
-                    // the change list removes, else path rules.
-                    let mut cand = None;
-                    let mut m = dir;
-                    while depth(m) > depth(a) {
-                        if removed_makefiles.contains(m) {
-                            cand = Some(m);
-                            break;
-                        }
-                        m = parent(m);
+                DirKind::Group if passed_missing => {
+                    // The directory is gone below a group, with no Makefile
+                    // removed on the way: a removed port (or one that became a
+                    // group or a module directory) by path rules, unless the
+                    // change list removes a group there.
+                    let port_gone = depth(by_path) >= 2
+                        && depth(by_path) >= depth(a)
+                        && !old_groups.contains(by_path);
+                    if port_gone {
+                        let e = gone.entry(by_path).or_default();
+                        e.0.push(f);
+                        e.1 |= alive;
                     }
-                    let cand = cand.unwrap_or(by_path);
-                    if depth(cand) == 0 {
-                        continue;
-                    }
-                    let e = gone.entry(cand).or_default();
-                    e.0.push(f);
-                    e.1 |= f.known && c.status != Status::Removed;
                 }
+                // A file the group's ports share.
+                DirKind::Group
+                    if depth(a) >= 2
+                        && c.status != Status::Removed
+                        && shared_by_group(a, c.path) =>
+                {
+                    let why = format!("{} changed", c.path);
+                    for p in t.ports_below(a) {
+                        delta.port(Cow::Owned(p), vec![f], Some(&why));
+                    }
+                }
+                // A category or group file, a file in a plain directory.
+                _ => {}
             }
         }
     }
@@ -631,6 +750,27 @@ pub fn resolve<'a>(
             delta.port(Cow::Borrowed(dir), chs, None);
         } else {
             delta.removed.insert(Cow::Borrowed(dir), chs);
+        }
+    }
+    // A port changed directly that no SUBDIR list reaches (commented out of its
+    // group) is listed, with a warning: make builds it when a list names it,
+    // sqlports (and pkgpath-expand) may not know it.
+    if let Some(t) = tree {
+        let mut unhooked: Vec<&str> = delta
+            .ports
+            .keys()
+            .map(|d| &**d)
+            .filter(|d| t.kind(d) == DirKind::Port && !t.hooked(d))
+            .collect();
+        unhooked.sort_unstable();
+        let msgs: Vec<String> = unhooked
+            .into_iter()
+            .map(|d| {
+                format!("{d}: changed, but no SUBDIR list reaches it (not hooked into {}): listed all the same; sqlports may not know it", parent(d))
+            })
+            .collect();
+        for m in msgs {
+            delta.notice(Level::Warning, m);
         }
     }
     // Invalid directories cannot become pkgpaths; then excluded ones are left

@@ -533,13 +533,13 @@ fn records_page_documents_every_kind_and_field() {
     write_files(
         tree.path(),
         &[
-            ("Makefile", GROUP_MK),
+            ("Makefile", &group_mk(&["lang", "net"])),
             ("infrastructure/mk/bsd.port.mk", "# mk\n"),
-            ("lang/Makefile", GROUP_MK),
-            ("lang/php/Makefile", GROUP_MK),
+            ("lang/Makefile", &group_mk(&["php"])),
+            ("lang/php/Makefile", &group_mk(&["8.2"])),
             ("lang/php/Makefile.inc", "V=8\n"),
             ("lang/php/8.2/Makefile", PORT_MK),
-            ("net/Makefile", GROUP_MK),
+            ("net/Makefile", &group_mk(&["tor"])),
             ("net/tor/Makefile", PORT_MK),
         ],
     );

@@ -8,26 +8,29 @@ fn tree() -> tempfile::TempDir {
     write_files(
         t.path(),
         &[
-            ("Makefile", GROUP_MK),
+            ("Makefile", &group_mk(&["lang", "net", "sysutils"])),
             ("infrastructure/mk/bsd.port.mk", "# mk\n"),
-            ("net/Makefile", GROUP_MK),
+            (
+                "net/Makefile",
+                &group_mk(&["curl", "icinga", "newport", "tor", "torsocks"]),
+            ),
             ("net/curl/Makefile", PORT_MK),
             ("net/curl/distinfo", ""),
             ("net/curl/patches/patch-a", ""),
             ("net/tor/Makefile", PORT_MK),
             ("net/torsocks/Makefile", PORT_MK),
             ("net/newport/Makefile", PORT_MK),
-            ("net/icinga/Makefile", GROUP_MK),
+            ("net/icinga/Makefile", &group_mk(&["core2"])),
             ("net/icinga/core2/Makefile", PORT_MK),
             ("net/icinga/core2/pkg/PLIST", ""),
-            ("lang/Makefile", GROUP_MK),
-            ("lang/php/Makefile", GROUP_MK),
+            ("lang/Makefile", &group_mk(&["php"])),
+            ("lang/php/Makefile", &group_mk(&["8.2", "8.3"])),
             ("lang/php/Makefile.inc", "V=8\n"),
             ("lang/php/8.2/Makefile", PORT_MK),
             ("lang/php/8.3/Makefile", PORT_MK),
             ("lang/php/8.3/files/x", ""),
-            ("sysutils/Makefile", GROUP_MK),
-            ("sysutils/firmware/Makefile", GROUP_MK),
+            ("sysutils/Makefile", &group_mk(&["firmware"])),
+            ("sysutils/firmware/Makefile", &group_mk(&["iwm"])),
             ("sysutils/firmware/iwm/Makefile", PORT_MK),
         ],
     );
@@ -270,4 +273,180 @@ fn a_directory_that_is_no_pkgpath_is_an_error() {
     let r = out.records();
     assert_eq!(r[0]["pkgpath"], "net/tor");
     assert_eq!(r[1]["level"], "error");
+}
+
+/// A checkout shaped like the real tree where it is odd: the top Makefile's
+/// SUBDIR in a conditional, `tests/`, a port named `pkg` in a group, a port
+/// commented out of its group, a group's shared distinfo and pkg/, a module, a
+/// port that became a group, a group that became a port, a group removed whole.
+fn real_shapes() -> tempfile::TempDir {
+    let t = tempfile::tempdir().expect("tempdir");
+    write_files(
+        t.path(),
+        &[
+            (
+                "Makefile",
+                ".if defined(SUBDIRLIST)\nSUBDIR != sed -e 's,#.*,,' ${SUBDIRLIST}\n.else\n\
+                 SUBDIR += audio\nSUBDIR += devel\nSUBDIR += lang\nSUBDIR += sysutils\n\
+                 SUBDIR += www\nSUBDIR += x11\n.endif\n.include <bsd.port.subdir.mk>\n",
+            ),
+            (
+                "tests/Makefile",
+                "SUBDIR += portbump\n.include <bsd.subdir.mk>\n",
+            ),
+            ("tests/portbump/Makefile", PORT_MK),
+            ("audio/Makefile", &group_mk(&["audacious"])),
+            (
+                "audio/audacious/Makefile",
+                &group_mk(&["player", "plugins"]),
+            ),
+            ("audio/audacious/Makefile.inc", "V = 4\n"),
+            ("audio/audacious/player/Makefile", PORT_MK),
+            ("audio/audacious/plugins/Makefile", PORT_MK),
+            ("devel/Makefile", &group_mk(&["py-buildbot"])),
+            (
+                "devel/py-buildbot/Makefile",
+                &group_mk(&["buildbot", "pkg"]),
+            ),
+            ("devel/py-buildbot/buildbot/Makefile", PORT_MK),
+            ("devel/py-buildbot/pkg/Makefile", PORT_MK),
+            ("devel/py-buildbot/pkg/pkg/PLIST", ""),
+            ("lang/Makefile", &group_mk(&["python"])),
+            ("lang/python/Makefile", &group_mk(&["3.8"])),
+            ("lang/python/python.port.mk", "# module\n"),
+            ("lang/python/3.8/Makefile", PORT_MK),
+            ("sysutils/Makefile", &group_mk(&["terraform"])),
+            ("sysutils/terraform/Makefile", PORT_MK),
+            ("sysutils/terraform/pkg/DESCR", ""),
+            ("www/Makefile", &group_mk(&["firefox-i18n"])),
+            ("www/firefox-i18n/Makefile", &group_mk(&["de", "en-GB"])),
+            ("www/firefox-i18n/distinfo", ""),
+            ("www/firefox-i18n/pkg/PLIST", ""),
+            ("www/firefox-i18n/pkg/Makefile", PORT_MK),
+            ("www/firefox-i18n/de/Makefile", PORT_MK),
+            ("www/firefox-i18n/en-GB/Makefile", PORT_MK),
+            ("x11/Makefile", &group_mk(&["kde-applications"])),
+            (
+                "x11/kde-applications/Makefile",
+                "SUBDIR += kate\n#SUBDIR += kblog\n.include <bsd.port.subdir.mk>\n",
+            ),
+            ("x11/kde-applications/kate/Makefile", PORT_MK),
+            ("x11/kde-applications/kblog/Makefile", PORT_MK),
+            ("x11/kde-old/Makefile", &group_mk(&["x"])),
+            ("x11/kde-old/Makefile.inc", ""),
+            ("x11/kde-old/x/Makefile", PORT_MK),
+        ],
+    );
+    t
+}
+
+const REAL_SHAPES: &str = "\
+M\tCVS/Entries
+M\taudio/audacious/Makefile
+A\taudio/audacious/Makefile.inc
+M\taudio/audacious/CVS/Entries
+D\taudio/audacious/distinfo
+D\taudio/audacious/pkg/DESCR
+D\taudio/audacious/pkg/PLIST
+A\taudio/audacious/player/Makefile
+A\taudio/audacious/plugins/Makefile
+M\tdevel/py-buildbot/pkg/pkg/PLIST
+M\tlang/python/3.8/Makefile
+M\tlang/python/python.port.mk
+M\tsysutils/terraform/Makefile
+A\tsysutils/terraform/pkg/DESCR
+D\tsysutils/terraform/provider-aws/Makefile
+D\tsysutils/terraform/provider-aws/distinfo
+M\ttests/portbump/Makefile
+M\twww/firefox-i18n/distinfo
+M\twww/firefox-i18n/pkg/Makefile
+M\tx11/kde-applications/kblog/Makefile
+M\tx11/kde-old/Makefile.inc
+D\tx11/kde/Makefile
+D\tx11/kde/Makefile.inc
+D\tx11/kde/base3/Makefile
+D\tx11/kde/base3/files/Makefile
+D\tx11/kde/base3/pkg/PLIST
+D\tx11/kde/i18n3/Makefile
+D\tx11/kde/i18n3/sr@Latn/Makefile
+D\tx11/kde/i18n3/sr@Latn/pkg/PLIST
+";
+
+#[test]
+fn ports_are_what_the_subdir_lists_reach() {
+    let t = real_shapes();
+    let out = run(
+        "ports-delta",
+        &[] as &[&str],
+        REAL_SHAPES,
+        &[("PORTSDIR", t.path().to_str().unwrap())],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r = out.records();
+    let of = |kind: &str| -> Vec<String> {
+        r.iter()
+            .filter(|x| x["kind"] == kind)
+            .map(|x| x["pkgpath"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(
+        of("port"),
+        [
+            "audio/audacious/player",
+            "audio/audacious/plugins",
+            "devel/py-buildbot/pkg",
+            "lang/python/3.8",
+            "sysutils/terraform",
+            "www/firefox-i18n/de",
+            "www/firefox-i18n/en-GB",
+            "x11/kde-applications/kblog",
+        ]
+    );
+    // The port that became a group, the port below the group that became a
+    // port, the ports of the removed group; not the groups, not files/.
+    assert_eq!(
+        of("removed"),
+        [
+            "audio/audacious",
+            "sysutils/terraform/provider-aws",
+            "x11/kde/base3",
+            "x11/kde/i18n3/sr@Latn",
+        ]
+    );
+    let de = r
+        .iter()
+        .find(|x| x["pkgpath"] == "www/firefox-i18n/de")
+        .unwrap();
+    assert_eq!(
+        de["why"],
+        "www/firefox-i18n/distinfo changed; www/firefox-i18n/pkg/Makefile changed"
+    );
+    let player = r
+        .iter()
+        .find(|x| x["pkgpath"] == "audio/audacious/player")
+        .unwrap();
+    assert_eq!(player["why"], "audio/audacious/Makefile.inc changed");
+    let terraform = r
+        .iter()
+        .find(|x| x["pkgpath"] == "sysutils/terraform")
+        .unwrap();
+    assert_eq!(terraform["changes"].as_array().unwrap().len(), 2);
+    let notices: Vec<(String, String)> = r
+        .iter()
+        .filter(|x| x["kind"] == "notice")
+        .map(|x| {
+            (
+                x["level"].as_str().unwrap().to_string(),
+                x["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            ("warning".to_string(), "lang/python/python.port.mk changed: a module; the ports that use it (MODULES = lang/python) are not rebuilt for it, rebuild them by hand if needed".to_string()),
+            ("info".to_string(), "x11/kde-old/Makefile.inc changed: no port below x11/kde-old is reached by the SUBDIR lists; nothing rebuilt for it".to_string()),
+            ("warning".to_string(), "x11/kde-applications/kblog: changed, but no SUBDIR list reaches it (not hooked into x11/kde-applications): listed all the same; sqlports may not know it".to_string()),
+        ]
+    );
 }

@@ -119,9 +119,17 @@ pub fn write_files(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// A port Makefile and a group Makefile, as the sample tree writes them.
+/// A port Makefile and a group Makefile (its SUBDIR list naming `subdirs`), as
+/// the sample tree writes them.
 pub const PORT_MK: &str = "COMMENT = test\n.include <bsd.port.mk>\n";
-pub const GROUP_MK: &str = "SUBDIR =\n.include <bsd.port.subdir.mk>\n";
+pub fn group_mk(subdirs: &[&str]) -> String {
+    let mut s = String::from("SUBDIR =\n");
+    for d in subdirs {
+        s.push_str(&format!("SUBDIR += {d}\n"));
+    }
+    s.push_str(".include <bsd.port.subdir.mk>\n");
+    s
+}
 
 /// Copy a directory tree (cp -a).
 pub fn copy_tree(from: &Path, to: &Path) {
