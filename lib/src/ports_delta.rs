@@ -511,6 +511,19 @@ fn removed_port_below<'a>(
     None
 }
 
+/// Is `dir`, or a directory between it and `existing` (above it), a group the
+/// change list removes?
+fn under_old_group(dir: &str, existing: &str, old_groups: &HashSet<&str>) -> bool {
+    let mut d = dir;
+    while depth(d) > depth(existing) {
+        if old_groups.contains(d) {
+            return true;
+        }
+        d = parent(d);
+    }
+    false
+}
+
 /// Is the file one that says something about every port or about a group's
 /// ports, rather than about the port it is in?
 fn is_special(path: &str) -> bool {
@@ -715,10 +728,12 @@ pub fn resolve<'a>(
                     // The directory is gone below a group, with no Makefile
                     // removed on the way: a removed port (or one that became a
                     // group or a module directory) by path rules, unless the
-                    // change list removes a group there.
+                    // change list removes a group on the way (below a removed
+                    // group, a port is known by its removed Makefile: what has
+                    // none is some other directory of the group).
                     let port_gone = depth(by_path) >= 2
                         && depth(by_path) >= depth(a)
-                        && !old_groups.contains(by_path);
+                        && !under_old_group(by_path, a, &old_groups);
                     if port_gone {
                         let e = gone.entry(by_path).or_default();
                         e.0.push(f);

@@ -13,4 +13,5 @@
 #[path = "../integration/support.rs"]
 mod support;
 
+mod delta;
 mod real;

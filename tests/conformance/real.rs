@@ -22,17 +22,17 @@ fn kit() -> PathBuf {
     k
 }
 
-fn make() -> String {
+pub fn make() -> String {
     kit().join("bin/openbsd-make").display().to_string()
 }
 
 /// The real tree and sqlports, unpacked once into target/conformance/.
-struct Real {
-    tree: PathBuf,
-    sqlports: PathBuf,
+pub struct Real {
+    pub tree: PathBuf,
+    pub sqlports: PathBuf,
 }
 
-fn real() -> &'static Real {
+pub fn real() -> &'static Real {
     static REAL: OnceLock<Real> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
     REAL.get_or_init(|| {
@@ -198,7 +198,7 @@ fn of_kind<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["kind"] == kind).collect()
 }
 
-fn table(point: &str, result: &str) {
+pub fn table(point: &str, result: &str) {
     eprintln!("conformance: {point}: {result}");
 }
 

@@ -370,6 +370,7 @@ D\tx11/kde/base3/pkg/PLIST
 D\tx11/kde/i18n3/Makefile
 D\tx11/kde/i18n3/sr@Latn/Makefile
 D\tx11/kde/i18n3/sr@Latn/pkg/PLIST
+D\tx11/kde/patches-3.5/patch-a
 ";
 
 #[test]
