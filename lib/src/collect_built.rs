@@ -23,7 +23,7 @@ use crate::diag::{Diag, Exit, Loc};
 use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
-use crate::ports::split_headers;
+use crate::ports::{split_headers, valid_package_file, valid_pkgname};
 use crate::record::{Level, Record};
 use crate::Error;
 
@@ -110,8 +110,12 @@ impl Entries {
 struct Wanted {
     pkgname: String,
     fullpkgpath: String,
-    /// The entry builds it as its own subpackage: missing, it is a problem.
+    /// The entry builds it as its own subpackage, or make said it created it:
+    /// missing, it is a problem.
     owned: bool,
+    /// Not a package of the list: make created it while building `fullpkgpath`,
+    /// as a dependency.
+    dependency: bool,
 }
 
 /// A package file that was found and read.
@@ -174,6 +178,9 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         records: Vec::new(),
     };
     let mut entries = Entries::default();
+    // Package files make said a build created, the entry it was building, and
+    // whether that build ended well (then the file must be there).
+    let mut created: Vec<(String, String, bool)> = Vec::new();
 
     Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
         let given = match item {
@@ -182,6 +189,9 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     out.record(&r)?;
                 }
                 crate::host::learn_batch(&mut batch, &r);
+                for bad in created_of(&r, &mut created) {
+                    diag.error_at(loc, format_args!("{bad}; not collected"));
+                }
                 match to_collect(&r) {
                     Ok(Some(f)) => f,
                     Ok(None) => return Ok(()),
@@ -226,13 +236,18 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         host.batch = batch;
     }
 
-    if entries.list.is_empty() {
+    if entries.list.is_empty() && created.is_empty() {
         write_notices(&mut out, &host, notices.records)?;
         out.flush()?;
         return Ok(diag.finish(Exit::NothingToDo));
     }
 
-    let wanted = match ask_pkgnames(&host, &entries, &mut notices) {
+    let asked = if entries.list.is_empty() {
+        Ok(BTreeMap::new())
+    } else {
+        ask_pkgnames(&host, &entries, &mut notices)
+    };
+    let mut wanted = match asked {
         Ok(w) => w,
         Err(e) => {
             notices.add(
@@ -245,6 +260,8 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             return Ok(diag.finish(Exit::Failed));
         }
     };
+
+    add_dependencies(&mut wanted, created);
 
     let dir = host.packages(args.from.dir());
     let all = host.packages("all");
@@ -305,6 +322,9 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 r.set("size", f.size);
                 r.set("sha256", f.sha256);
                 r.set("debug", w.pkgname.starts_with("debug-"));
+                if w.dependency {
+                    r.set("dependency", true);
+                }
                 records.push(r);
             }
             Err(e) => notices.add(
@@ -321,6 +341,73 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     }
     out.flush()?;
     Ok(diag.finish(Exit::Success))
+}
+
+/// The package files a `build` record of the `package` target says make created
+/// (its `created` field, whatever the entry's status: dependencies built before
+/// an entry failed are packages too), added to `created` with the entry and
+/// whether the build ended well (bsd.port.mk says `Create` before it runs
+/// pkg_create: after a failure the file may not be there).  A record is input:
+/// only plain package file names are taken, the rest is returned, to be
+/// reported.
+fn created_of(r: &Record, created: &mut Vec<(String, String, bool)>) -> Vec<String> {
+    if !r.is("build") || r.str("target").is_some_and(|t| t != "package") {
+        return Vec::new();
+    }
+    let Some(v) = r.get("created") else {
+        return Vec::new();
+    };
+    let Some(entry) = r.str("fullpkgpath").filter(|e| PkgPath::parse(e).is_ok()) else {
+        return vec!["build record with created files but no valid fullpkgpath".into()];
+    };
+    let Some(list) = v.as_array() else {
+        return vec!["build record field created: not a list of file names".into()];
+    };
+    let ok = matches!(r.str("status"), Some("built" | "up-to-date"));
+    let mut bad = Vec::new();
+    for name in list {
+        match name.as_str() {
+            Some(n) if valid_package_file(n) => match created.iter_mut().find(|c| c.0 == n) {
+                Some(c) => c.2 |= ok,
+                None => created.push((n.to_string(), entry.to_string(), ok)),
+            },
+            _ => bad.push(format!("{entry}: created {name}: not a package file name")),
+        }
+    }
+    bad
+}
+
+/// Add the packages make created that no entry of the list owns: dependencies,
+/// each credited to the entry whose build made it, and its debug- twin when there
+/// is one (make does not announce those).
+fn add_dependencies(wanted: &mut BTreeMap<String, Wanted>, created: Vec<(String, String, bool)>) {
+    for (file, entry, ok) in created {
+        if let Some(w) = wanted.get_mut(&file) {
+            // Named by an entry, and make made it: it must be there.
+            w.owned |= ok;
+            continue;
+        }
+        let pkgname = file.strip_suffix(".tgz").unwrap_or(&file).to_string();
+        if !pkgname.starts_with("debug-") {
+            wanted
+                .entry(format!("debug-{file}"))
+                .or_insert_with(|| Wanted {
+                    pkgname: format!("debug-{pkgname}"),
+                    fullpkgpath: entry.clone(),
+                    owned: false,
+                    dependency: true,
+                });
+        }
+        wanted.insert(
+            file,
+            Wanted {
+                pkgname,
+                fullpkgpath: entry,
+                owned: ok,
+                dependency: true,
+            },
+        );
+    }
 }
 
 /// The full pkgpath of a record to collect: a `build` record of the `package`
@@ -411,6 +498,7 @@ fn ask_pkgnames(
                         pkgname: name.to_string(),
                         fullpkgpath: entry.clone(),
                         owned: true,
+                        dependency: false,
                     });
             } else {
                 named.push((name, entry));
@@ -424,18 +512,10 @@ fn ask_pkgnames(
                 pkgname: name.to_string(),
                 fullpkgpath: entry.clone(),
                 owned: false,
+                dependency: false,
             });
     }
     Ok(wanted)
-}
-
-/// A package name usable as a file name in the repository.
-fn valid_pkgname(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
 }
 
 /// Report a file that is not in the directory collected from.  With `--from ftp`

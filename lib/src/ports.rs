@@ -296,6 +296,31 @@ pub fn broken_dependency(line: &str) -> Option<&str> {
     (!e.is_empty()).then_some(e)
 }
 
+/// The package file a `Create <path>` line of make's output names (bsd.port.mk
+/// prints one for each package file it makes, dependencies built on the way
+/// included): its file name, when it is one a repository can hold
+/// (`curl-8.9.1.tgz`); `None` for any other line.
+pub fn created_package(line: &str) -> Option<&str> {
+    let path = line.strip_prefix("Create ")?.trim_end();
+    let name = path.rsplit('/').next()?;
+    valid_package_file(name).then_some(name)
+}
+
+/// A package file name: `<pkgname>.tgz` (see [`valid_pkgname`]).
+pub fn valid_package_file(name: &str) -> bool {
+    name.strip_suffix(".tgz").is_some_and(valid_pkgname)
+}
+
+/// A package name usable as a file name in the repository: printable, no `/`,
+/// not hidden, no leading `-`.
+pub fn valid_pkgname(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+}
+
 /// Split the output of a recursive target at its `===> <fullpkgpath>` headers:
 /// `(entry, lines after it)`.  Lines before the first header go under `""`.
 pub fn split_headers(output: &str) -> Vec<(&str, Vec<&str>)> {

@@ -145,6 +145,19 @@ net/curl
             b("devel/quirks", "built", ""),
         ]
     );
+    // What make said each entry created: its packages, and a dependency built
+    // on the way (debug twins are silent).
+    let created = |e: &str| {
+        rest.iter()
+            .find(|r| r["fullpkgpath"] == e)
+            .map(|r| r["created"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        created("net/curl"),
+        serde_json::json!(["libfoo-1.0.tgz", "curl-8.9.1.tgz"])
+    );
+    assert_eq!(created("editors/vim,gtk2,-lang"), Value::Null);
     let dir = logs.join("b1");
     for r in rest {
         assert_eq!(r["batch"], "b1", "{r}");

@@ -500,3 +500,60 @@ fn usage_errors_exit_2() {
         );
     }
 }
+
+/// A dependency build-list's make created outside the list (devel/libfoo for
+/// net/curl) is collected, marked as such, from the `created` of the build
+/// records; a `created` that is no package file name is refused.
+#[test]
+fn dependencies_a_batch_built_outside_the_list_are_collected() {
+    let s = SampleCopy::new();
+    let logs = s.dir.path().join("logs");
+    let env = s.env();
+    let list = "net/curl\neditors/vim,gtk2\n";
+    let built = run(
+        "build-list",
+        &["--log-dir", logs.to_str().expect("utf-8")],
+        list,
+        &env,
+    );
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let curl = built
+        .records()
+        .into_iter()
+        .find(|r| r["fullpkgpath"] == "net/curl")
+        .expect("a record for net/curl");
+    // What make said it created, dependency first (debug twins are silent).
+    assert_eq!(
+        curl["created"],
+        serde_json::json!(["libfoo-1.0.tgz", "curl-8.9.1.tgz"])
+    );
+    let out = run("collect-built", &[] as &[&str], &built.stdout, &env);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", out.stdout);
+    let recs = out.records();
+    let packages = of_kind(&recs, "package");
+    assert_eq!(files_of(&packages), s.files("ftp"));
+    check_packages(&packages, &s.packages("ftp"));
+    let deps: Vec<(&str, &str)> = packages
+        .iter()
+        .filter(|r| r["dependency"] == true)
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap(),
+                r["fullpkgpath"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(deps, [("libfoo-1.0.tgz", "net/curl")]);
+
+    // A record is input: a created path or odd name is refused, the rest goes on.
+    let bad = r#"{"kind":"build","v":1,"fullpkgpath":"misc/plain","target":"package","status":"failed","created":["../../etc/passwd.tgz","libfoo-1.0.tgz"]}"#;
+    let out = run("collect-built", &["-t"], &format!("{bad}\n"), &env);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("created \"../../etc/passwd.tgz\": not a package file name"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.lines(), ["libfoo-1.0.tgz"]);
+}

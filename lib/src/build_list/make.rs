@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{self, log_name};
 use super::{Entry, Runner, Status};
-use crate::ports::{broken_dependency, header, SubdirList};
+use crate::ports::{broken_dependency, created_package, header, SubdirList};
 use crate::Error;
 
 /// How long the output pipe may stay open after make exited (a process make
@@ -115,6 +115,9 @@ struct Current {
     did_work: bool,
     /// make said it will not build it here, and why.
     ignored: Option<String>,
+    /// The package files its output says were made (`Create <path>`), its
+    /// dependencies' included, by file name.
+    created: Vec<String>,
 }
 
 /// The lines of one make's output and where they go.
@@ -390,7 +393,7 @@ impl Runner<'_> {
                         self.timeout.map(super::show_duration).unwrap_or_default()
                     ),
                 );
-                self.finish(e, Status::Failed, Some("timeout"), &path, 0.0)?;
+                self.finish(e, Status::Failed, Some("timeout"), &path, 0.0, &[])?;
                 return Ok(1);
             }
             self.diag.error(format_args!(
@@ -420,7 +423,7 @@ impl Runner<'_> {
         }
         let seconds = cur.start.elapsed().as_secs_f64();
         self.close_log(&mut cur);
-        self.finish(e, st, reason, &cur.log_path, seconds)?;
+        self.finish(e, st, reason, &cur.log_path, seconds, &cur.created)?;
         if timed_out || !status.success() {
             return Ok(cur.index + 1);
         }
@@ -493,13 +496,18 @@ impl Runner<'_> {
             }
             // Read past its problem-log line, so that no later entry takes it.
             reported(&self.batch.path(batch::PROBLEMS), offset, &e.path);
-            self.finish(e, Status::Failed, Some("non existent"), &log_path, 0.0)?;
+            self.finish(e, Status::Failed, Some("non existent"), &log_path, 0.0, &[])?;
             return Ok(());
         }
         let Some(i) = found else {
             if let Some(c) = split.cur.as_mut() {
                 if text.starts_with(split.work_line) {
                     c.did_work = true;
+                } else if let Some(name) = std::str::from_utf8(text).ok().and_then(created_package)
+                {
+                    if !c.created.iter().any(|n| n == name) {
+                        c.created.push(name.to_string());
+                    }
                 } else if c.ignored.is_none() {
                     c.ignored = std::str::from_utf8(text)
                         .ok()
@@ -531,6 +539,7 @@ impl Runner<'_> {
             start: Instant::now(),
             did_work: false,
             ignored: None,
+            created: Vec::new(),
         });
         self.started += 1;
         self.progress(&e.path, Instant::now());
@@ -550,7 +559,7 @@ impl Runner<'_> {
             };
             let seconds = c.start.elapsed().as_secs_f64();
             self.close_log(&mut c);
-            self.finish(e, st, reason, &c.log_path, seconds)?;
+            self.finish(e, st, reason, &c.log_path, seconds, &c.created)?;
         }
         Ok(())
     }

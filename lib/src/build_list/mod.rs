@@ -264,8 +264,12 @@ impl Runner<'_> {
         reason: Option<&str>,
         log: &Path,
         seconds: f64,
+        created: &[String],
     ) -> Result<(), Error> {
-        let r = build_record(self.host, self.target, e, status, reason, log, seconds);
+        let mut r = build_record(self.host, self.target, e, status, reason, log, seconds);
+        if !created.is_empty() {
+            r.set("created", created);
+        }
         if status != Status::Skipped {
             if let Err(err) = self.batch.journal(&r) {
                 self.diag.error(format_args!(
@@ -280,7 +284,7 @@ impl Runner<'_> {
     }
 
     fn finish_skipped(&mut self, e: &Entry, reason: &str, log: &Path) -> Result<(), Error> {
-        self.finish(e, Status::Skipped, Some(reason), log, 0.0)
+        self.finish(e, Status::Skipped, Some(reason), log, 0.0, &[])
     }
 
     fn progress(&self, entry: &str, since: Instant) {
