@@ -12,13 +12,15 @@ set -eu
 [ $# -eq 2 ] || { echo "usage: ${0##*/} list dest" >&2; exit 2; }
 list=$1 dest=$2
 keep=
-for p in ${KEEP:-rsync sqlports git ccache}; do
+for p in ${KEEP:-intel-firmware vmm-firmware rsync}; do
 	keep="$keep --keep $p"
 done
 # Exit statuses: clean-env and collect-built 0 or 1, build-list 1 when a port
 # failed (the rest is built; the summary tells): go on, look at the records.
 clean-env $keep --reinstall rsync <"$list" |
-	build-list --also databases/sqlports --also devel/quirks |
+	build-list --also databases/sqlports --also devel/quirks \
+	    --also databases/updatedb \
+	    --make-var PKG_PATH=/var/empty --make-var FETCH_PACKAGES= |
 	collect-built |
 	rsync-list ${RSH:+--rsh "$RSH"} "$dest" >done.jsonl || true
 summary-mail --print <done.jsonl

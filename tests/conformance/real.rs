@@ -373,20 +373,31 @@ fn also_really_rebuilds_with_clean_all() {
             "also",
             "--also",
             "devel/quirks",
+            // As the shipped chain runs make: dependencies from the local
+            // repository only.
+            "--make-var",
+            "PKG_PATH=/var/empty",
+            "--make-var",
+            "FETCH_PACKAGES=",
         ],
         "net/curl\n",
     );
     let records = b.records();
     let builds = of_kind(&records, "build");
     assert_eq!(builds[0]["status"], "up-to-date", "{}", b.stdout);
+    let make_log = std::fs::read_to_string(logs.join("also/make.log")).unwrap_or_default();
+    assert!(
+        make_log.contains("PKG_PATH=/var/empty FETCH_PACKAGES="),
+        "{make_log}"
+    );
     // make clean=all removed the no-arch package: make tried to build it again
     // (and cannot here: there is no pkg_create on Linux).
     assert!(!noarch.exists(), "quirks was not cleaned");
     assert_eq!(builds[1]["fullpkgpath"], "devel/quirks");
     assert_eq!(builds[1]["status"], "failed", "{}", b.stdout);
     table(
-        "--also",
-        "make clean=all removed devel/quirks' no-arch package; make package ran again",
+        "--also, --make-var",
+        "make clean=all removed devel/quirks' no-arch package; make package ran again; net/curl up to date with PKG_PATH=/var/empty FETCH_PACKAGES= on the command line",
     );
 }
 

@@ -820,3 +820,67 @@ fn mk_conf_non_existent_and_ignored_entries_as_on_openbsd() {
         "misc/plain (show)\nnet/curl (show)\n"
     );
 }
+
+/// `--make-var` goes on make's command line for every make build-list runs (the
+/// settings query, clean=all of --also, the build); what bsd.port.mk refuses
+/// there, or what is build-list's own, is a usage error.
+#[test]
+fn make_vars_go_on_every_command_line() {
+    let c = SampleCopy::new();
+    let logs = c.dir.path().join("logs");
+    let calls = c.dir.path().join("calls");
+    let spy = c.dir.path().join("make-spy");
+    std::fs::write(
+        &spy,
+        format!(
+            "#!/bin/sh\necho \"$*\" >>'{}'\nexec bmake \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("755").arg(&spy).status().unwrap();
+    let mut args = flags(&c, &logs);
+    let i = args.iter().position(|a| a == "bmake").unwrap();
+    args[i] = s(&spy).into();
+    let args = with(
+        args,
+        &[
+            "--make-var",
+            "PKG_PATH=/var/empty",
+            "--make-var",
+            "FETCH_PACKAGES=",
+            "--also",
+            "devel/quirks",
+        ],
+    );
+    let out = run("build-list", &args, "misc/plain\n", &makesyspath(&c));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&calls).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The settings query, clean=all, the build: each with both.
+    assert_eq!(lines.len(), 3, "{text}");
+    for l in &lines {
+        assert!(
+            l.contains("PKG_PATH=/var/empty") && l.contains("FETCH_PACKAGES="),
+            "{l}"
+        );
+    }
+    assert!(lines[1].contains("clean=all"), "{text}");
+    assert!(lines[2].starts_with("package"), "{text}");
+    for bad in [
+        "SUBDIRLIST=/tmp/l",
+        "BULK=no",
+        "FLAVOR=x",
+        "novalue",
+        "1X=y",
+    ] {
+        let out = run(
+            "build-list",
+            &with(flags(&c, &logs), &["--make-var", bad]),
+            "misc/plain\n",
+            &makesyspath(&c),
+        );
+        assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+        assert!(out.stderr.starts_with("build-list: "), "{}", out.stderr);
+    }
+}

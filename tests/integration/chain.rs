@@ -242,3 +242,61 @@ fn the_plain_text_chain() {
         out.stderr
     );
 }
+
+/// The chain file portflow ships (pipelines/chain), stage for stage: the
+/// firmware and rsync kept, sqlports, quirks and updatedb built again, every
+/// package built reaching the signing host.
+#[test]
+fn the_shipped_chain_file() {
+    let s = SampleCopy::new();
+    let seeded = seed(&s);
+    let db = pkg_db(s.dir.path());
+    write_files(
+        &db,
+        &[
+            (
+                "intel-firmware-20230808/+CONTENTS",
+                "@name intel-firmware-20230808\n",
+            ),
+            (
+                "vmm-firmware-1.16.3/+CONTENTS",
+                "@name vmm-firmware-1.16.3\n",
+            ),
+        ],
+    );
+    let signing = s.dir.path().join("signing");
+    std::fs::create_dir_all(&signing).expect("mkdir");
+    let text = std::fs::read_to_string(root().join("pipelines/chain")).expect("pipelines/chain");
+    let stages: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.replace("${SIGNING_DEST}", &signing.display().to_string()))
+        .collect();
+    assert_eq!(stages.len(), 4, "{stages:?}");
+    let (out, codes) = pipeline(&s, &db, &stages);
+    assert_eq!(codes, [0, 1, 0, 0], "{}", out.stderr);
+    for kept in [
+        "intel-firmware-20230808",
+        "vmm-firmware-1.16.3",
+        "rsync-3.2.7",
+    ] {
+        assert!(db.join(kept).is_dir(), "{kept} deleted");
+    }
+    assert!(!db.join("oldjunk-1.0").exists());
+    let recs = out.records();
+    let built: Vec<String> = kinds(&recs, "build")
+        .iter()
+        .filter(|r| r["status"] == "built")
+        .map(|r| r["fullpkgpath"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for p in ["databases/sqlports", "devel/quirks", "databases/updatedb"] {
+        assert!(built.contains(&p.to_string()), "{p} not built: {built:?}");
+    }
+    let mut sent: Vec<String> = std::fs::read_dir(&signing)
+        .expect("signing dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, new_files(&s, &seeded));
+}

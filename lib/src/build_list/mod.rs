@@ -59,6 +59,11 @@ pub struct Args {
     /// package files are removed first.
     #[arg(long, value_name = "PKGPATH")]
     pub also: Vec<String>,
+    /// Put NAME=VALUE on make's command line, for every make build-list runs
+    /// (repeatable): `--make-var PKG_PATH=/var/empty --make-var FETCH_PACKAGES=`
+    /// takes dependencies from the local repository only, as the -stable scripts do.
+    #[arg(long = "make-var", value_name = "NAME=VALUE", value_parser = parse_make_var)]
+    pub make_var: Vec<(String, String)>,
     /// Where the log directories of the batches go [default: PORTSDIR/logs/MACHINE_ARCH].
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
@@ -334,8 +339,34 @@ fn report(diag: &Diag, r: &Record) {
     }
 }
 
+/// A `--make-var`: `NAME=VALUE`, NAME a variable name that build-list does not
+/// own (BULK, REPORT_PROBLEM_LOGFILE) and that may go on make's command line
+/// (not SUBDIRLIST, FLAVOR, SUBPACKAGE or SUBDIR, which bsd.port.mk refuses
+/// there), VALUE one line.
+pub fn parse_make_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = crate::host::parse_env(s)?;
+    if crate::ports::ENV_ONLY.contains(&k.as_str()) {
+        return Err(format!(
+            "{k} cannot go on make's command line (bsd.port.mk refuses it there)"
+        ));
+    }
+    if matches!(k.as_str(), "BULK" | "REPORT_PROBLEM_LOGFILE") {
+        return Err(format!("{k} is build-list's own"));
+    }
+    if v.contains(['\n', '\0']) {
+        return Err(format!("{k}: the value is more than one line"));
+    }
+    Ok((k, v))
+}
+
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
-    let mut host = args.host.resolve()?;
+    let given: Vec<(&str, PathBuf)> = args
+        .make_var
+        .iter()
+        .map(|(k, v)| (k.as_str(), PathBuf::from(v)))
+        .collect();
+    let given: Vec<(&str, &PathBuf)> = given.iter().map(|(k, v)| (*k, v)).collect();
+    let mut host = args.host.resolve_with(&given)?;
     let target = args.target;
     let mut also = Vec::new();
     for a in &args.also {

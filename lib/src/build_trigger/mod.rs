@@ -130,25 +130,7 @@ pub struct StatusArgs {
     pub all: bool,
 }
 
-/// `KEY=VALUE`, KEY a shell variable name.
-pub fn parse_env(s: &str) -> Result<(String, String), String> {
-    let Some((k, v)) = s.split_once('=') else {
-        return Err(format!("{s:?} is not KEY=VALUE"));
-    };
-    if !is_name(k) {
-        return Err(format!(
-            "{k:?} is not a variable name: letters, digits and _, not starting with a digit"
-        ));
-    }
-    Ok((k.to_string(), v.to_string()))
-}
-
-/// A shell variable name.
-pub fn is_name(k: &str) -> bool {
-    let mut b = k.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
+pub use crate::host::{is_name, parse_env};
 
 pub fn main() -> std::process::ExitCode {
     crate::diag::tool_main(TOOL, run)
