@@ -448,9 +448,21 @@ fn ask_pkgnames(
     let walk = host
         .tree
         .show("PKGNAMES FULLPKGNAME${SUBPACKAGE}", &entries.list)?;
+    Ok(credit(&walk.output, &walk.problems, entries, notices))
+}
+
+/// What to collect, from the output of `show="PKGNAMES FULLPKGNAME${SUBPACKAGE}"`
+/// over `entries` and the entries make reported as problems (see
+/// [`ask_pkgnames`]).
+fn credit(
+    output: &str,
+    problems: &[String],
+    entries: &Entries,
+    notices: &mut Notices<'_>,
+) -> BTreeMap<String, Wanted> {
     // Entry -> (the names make printed, its own package name).
     let mut names: HashMap<&str, (Vec<&str>, Option<&str>)> = HashMap::new();
-    for (header, lines) in split_headers(&walk.output) {
+    for (header, lines) in split_headers(output) {
         if header.is_empty() {
             continue; // anything make printed before the first header
         }
@@ -464,7 +476,7 @@ fn ask_pkgnames(
         e.0.extend(all.split_whitespace());
         e.1 = Some(own.trim());
     }
-    let failed: HashSet<&str> = walk.problems.iter().map(String::as_str).collect();
+    let failed: HashSet<&str> = problems.iter().map(String::as_str).collect();
     let mut wanted = BTreeMap::new();
     let mut named = Vec::new();
     for entry in &entries.list {
@@ -515,7 +527,7 @@ fn ask_pkgnames(
                 dependency: false,
             });
     }
-    Ok(wanted)
+    wanted
 }
 
 /// Report a file that is not in the directory collected from.  With `--from ftp`
@@ -665,6 +677,53 @@ fn write_notices(out: &mut Output, host: &Host, notices: Vec<Record>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The real make's `show="PKGNAMES FULLPKGNAME${SUBPACKAGE}"` over the real
+    /// tree (tests/fixtures/real-make/pkgnames.out): every subpackage listed for
+    /// every entry; a file goes to the entry whose own subpackage it is.
+    #[test]
+    fn credit_from_the_real_make_output() {
+        let output = include_str!("../../tests/fixtures/real-make/pkgnames.out");
+        let mut entries = Entries::default();
+        for e in [
+            "net/curl",
+            "devel/quirks",
+            "editors/vim,-lang",
+            "x11/kde-applications/lokalize",
+            "devel/fasm",
+        ] {
+            entries.add(&PkgPath::parse(e).unwrap(), e);
+        }
+        let diag = Diag::new(TOOL);
+        let mut notices = Notices {
+            text: false,
+            diag: &diag,
+            records: Vec::new(),
+        };
+        let wanted = credit(output, &[], &entries, &mut notices);
+        let got: Vec<(&str, &str, bool)> = wanted
+            .iter()
+            .map(|(f, w)| (f.as_str(), w.fullpkgpath.as_str(), w.owned))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("curl-7.74.0.tgz", "net/curl", true),
+                ("debug-curl-7.74.0.tgz", "net/curl", true),
+                (
+                    "lokalize-20.08.3.tgz",
+                    "x11/kde-applications/lokalize",
+                    true
+                ),
+                ("quirks-3.508.tgz", "devel/quirks", true),
+                // vim,-lang names the main package of its flavor too: not its own.
+                ("vim-8.2.2230-gtk3.tgz", "editors/vim,-lang", false),
+                ("vim-lang-8.2.2230.tgz", "editors/vim,-lang", true),
+            ]
+        );
+        // devel/fasm, not for this arch, lists no package: nothing to say.
+        assert!(notices.records.is_empty(), "{:?}", notices.records);
+    }
 
     #[test]
     fn sha256_of_known_input() {

@@ -111,6 +111,13 @@ struct Current {
     log: Option<BufWriter<File>>,
     log_path: PathBuf,
     start: Instant,
+    /// What its output said so far.
+    scan: EntryScan,
+}
+
+/// What the output of one entry says, line by line.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct EntryScan {
     /// Its output showed a package written (or a distfile fetched).
     did_work: bool,
     /// make said it will not build it here, and why.
@@ -118,6 +125,28 @@ struct Current {
     /// The package files its output says were made (`Create <path>`), its
     /// dependencies' included, by file name.
     created: Vec<String>,
+}
+
+impl EntryScan {
+    /// One line of the entry's output, without its line end.  `work_line` starts
+    /// the line that says make did the work (`===>  Building package for `).
+    pub(crate) fn see(&mut self, text: &[u8], work_line: &[u8]) {
+        let line = std::str::from_utf8(text).ok();
+        if text.starts_with(work_line) {
+            self.did_work = true;
+        } else if let Some(name) = line.and_then(created_package) {
+            if !self.created.iter().any(|n| n == name) {
+                self.created.push(name.to_string());
+            }
+        } else if self.ignored.is_none() {
+            self.ignored = line.and_then(ignored).map(str::to_string);
+        }
+    }
+
+    /// How the entry ended, when make finished it without a problem.
+    pub(crate) fn outcome(&self) -> (Status, Option<&str>) {
+        outcome(self.did_work, self.ignored.as_deref())
+    }
 }
 
 /// The lines of one make's output and where they go.
@@ -406,7 +435,7 @@ impl Runner<'_> {
             return Ok(entries.len());
         };
         let e = &entries[cur.index];
-        let why = cur.ignored.take();
+        let scan = std::mem::take(&mut cur.scan);
         let (st, reason) = if timed_out {
             (Status::Failed, Some("timeout"))
         } else if reported(&problems, &mut problems_offset, &e.path) {
@@ -414,7 +443,7 @@ impl Runner<'_> {
         } else if !status.success() {
             (Status::Failed, Some("make"))
         } else {
-            outcome(cur.did_work, why.as_deref())
+            scan.outcome()
         };
         if st == Status::Failed && reason == Some("make") {
             if let Some(log) = cur.log.as_mut() {
@@ -423,7 +452,7 @@ impl Runner<'_> {
         }
         let seconds = cur.start.elapsed().as_secs_f64();
         self.close_log(&mut cur);
-        self.finish(e, st, reason, &cur.log_path, seconds, &cur.created)?;
+        self.finish(e, st, reason, &cur.log_path, seconds, &scan.created)?;
         if timed_out || !status.success() {
             return Ok(cur.index + 1);
         }
@@ -501,19 +530,7 @@ impl Runner<'_> {
         }
         let Some(i) = found else {
             if let Some(c) = split.cur.as_mut() {
-                if text.starts_with(split.work_line) {
-                    c.did_work = true;
-                } else if let Some(name) = std::str::from_utf8(text).ok().and_then(created_package)
-                {
-                    if !c.created.iter().any(|n| n == name) {
-                        c.created.push(name.to_string());
-                    }
-                } else if c.ignored.is_none() {
-                    c.ignored = std::str::from_utf8(text)
-                        .ok()
-                        .and_then(ignored)
-                        .map(str::to_string);
-                }
+                c.scan.see(text, split.work_line);
             }
             self.write(split, line);
             return Ok(());
@@ -537,9 +554,7 @@ impl Runner<'_> {
             log,
             log_path,
             start: Instant::now(),
-            did_work: false,
-            ignored: None,
-            created: Vec::new(),
+            scan: EntryScan::default(),
         });
         self.started += 1;
         self.progress(&e.path, Instant::now());
@@ -551,15 +566,15 @@ impl Runner<'_> {
     fn end_current(&mut self, split: &mut Split, offset: &mut u64) -> Result<(), Error> {
         if let Some(mut c) = split.cur.take() {
             let e = &split.entries[c.index];
-            let why = c.ignored.take();
+            let scan = std::mem::take(&mut c.scan);
             let (st, reason) = if reported(&self.batch.path(batch::PROBLEMS), offset, &e.path) {
                 (Status::Failed, Some("error"))
             } else {
-                outcome(c.did_work, why.as_deref())
+                scan.outcome()
             };
             let seconds = c.start.elapsed().as_secs_f64();
             self.close_log(&mut c);
-            self.finish(e, st, reason, &c.log_path, seconds, &c.created)?;
+            self.finish(e, st, reason, &c.log_path, seconds, &scan.created)?;
         }
         Ok(())
     }
@@ -619,5 +634,123 @@ impl Runner<'_> {
                     .error(format_args!("{}: {e}", c.log_path.display()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{broken_dependency, header, problem_entries};
+
+    /// Split recorded output at its `===> <entry>` headers and scan each entry as
+    /// build-list does: (entry, outcome, created), and the non existent entries.
+    fn scan(
+        output: &str,
+    ) -> (
+        Vec<(String, Status, Option<String>, Vec<String>)>,
+        Vec<String>,
+    ) {
+        let mut v: Vec<(String, EntryScan)> = Vec::new();
+        let mut broken = Vec::new();
+        for line in output.lines() {
+            if let Some(h) = header(line) {
+                v.push((h.to_string(), EntryScan::default()));
+            } else if let Some(b) = broken_dependency(line) {
+                broken.push(b.to_string());
+            } else if let Some((_, s)) = v.last_mut() {
+                s.see(line.as_bytes(), b"===>  Building package for ");
+            }
+        }
+        let v = v
+            .into_iter()
+            .map(|(e, s)| {
+                let (st, why) = s.outcome();
+                let why = why.map(str::to_string);
+                (e, st, why, s.created.clone())
+            })
+            .collect();
+        (v, broken)
+    }
+
+    /// What OpenBSD's make printed over the real tree (tests/fixtures/real-make):
+    /// packages present (`Link to`, `Cleaning for`), present with bulk cookies
+    /// (`is up to date`), a BROKEN port, a port for another arch, a directory
+    /// that does not exist.
+    #[test]
+    fn the_real_make_output() {
+        let want = vec![
+            ("net/curl".to_string(), Status::UpToDate, None, vec![]),
+            ("devel/quirks".to_string(), Status::UpToDate, None, vec![]),
+            (
+                "editors/vim,-lang".to_string(),
+                Status::UpToDate,
+                None,
+                vec![],
+            ),
+            (
+                "x11/kde-applications/lokalize".to_string(),
+                Status::Ignored,
+                Some("is marked as broken: Depends on Qt 5.14+".to_string()),
+                vec![],
+            ),
+            (
+                "devel/fasm".to_string(),
+                Status::Ignored,
+                Some("is only for i386, not amd64 (x86_64)".to_string()),
+                vec![],
+            ),
+        ];
+        for (name, text) in [
+            (
+                "package",
+                include_str!("../../../tests/fixtures/real-make/package.out"),
+            ),
+            (
+                "package-again",
+                include_str!("../../../tests/fixtures/real-make/package-again.out"),
+            ),
+        ] {
+            let (entries, broken) = scan(text);
+            assert_eq!(entries, want, "{name}");
+            assert_eq!(broken, ["www/nonexistent"], "{name}");
+        }
+        // The problem log names the non existent entry, and only it.
+        let problems = include_str!("../../../tests/fixtures/real-make/package.problems");
+        assert_eq!(problem_entries(problems), ["www/nonexistent"]);
+        assert!(reported_in(problems, "www/nonexistent"));
+        assert!(!reported_in(problems, "net/curl"));
+    }
+
+    /// A build's output as bsd.port.mk prints it (its lines 2141-2142 in the
+    /// tree of the kit): `===>  Building package for` and `Create <cookie>`, once
+    /// per subpackage, dependencies built on the way included.
+    #[test]
+    fn a_build_with_a_dependency() {
+        let out = "===> net/curl\n\
+                   ===>  Verifying install for libfoo in devel/libfoo\n\
+                   ===>  Building package for libfoo-1.0\n\
+                   Create /build/packages/amd64/all/libfoo-1.0.tgz\n\
+                   ===>  Building package for curl-7.74.0\n\
+                   Create /build/packages/amd64/all/curl-7.74.0.tgz\n\
+                   Create /build/packages/amd64/all/../../etc/x\n\
+                   Link to /build/packages/amd64/ftp/curl-7.74.0.tgz\n";
+        let (entries, _) = scan(out);
+        assert_eq!(
+            entries,
+            [(
+                "net/curl".to_string(),
+                Status::Built,
+                None,
+                vec!["libfoo-1.0.tgz".to_string(), "curl-7.74.0.tgz".to_string()]
+            )]
+        );
+    }
+
+    fn reported_in(problems: &str, entry: &str) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("problems");
+        std::fs::write(&p, problems).unwrap();
+        let mut offset = 0;
+        reported(&p, &mut offset, entry)
     }
 }
