@@ -38,7 +38,15 @@ pub enum PkgPathError {
     EmptySubpackage(String),
     #[error("invalid pkgpath {0:?}: empty flavor")]
     EmptyFlavor(String),
+    #[error("invalid pkgpath {0:?}: a port is category/port at least")]
+    NoPort(String),
+    #[error("invalid pkgpath {0:.40}...: longer than {MAX_LEN} bytes")]
+    TooLong(String),
 }
+
+/// The longest pkgpath taken: the longest real ones are some 60 bytes
+/// (`x11/qt5/qtdeclarative,bootstrap,no_examples,no_tests,-main`).
+pub const MAX_LEN: usize = 255;
 
 /// The characters of a directory segment, a flavor or a subpackage name: those
 /// real pkgpaths use (`x11/kde/i18n3/sr@Latn`, `editors/calligra-l10n/ca@valencia`).
@@ -46,12 +54,17 @@ fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-' | '@')
 }
 
-/// Check a port directory (`net/curl`, `net/icinga/core2`): relative, non-empty
-/// segments of `[A-Za-z0-9._+@-]`, none `.` or `..` or starting with `-`.
+/// Check a port directory (`net/curl`, `net/icinga/core2`): relative, at least
+/// category/port (a category alone is a whole category of ports to make), at most
+/// [`MAX_LEN`] bytes, non-empty segments of `[A-Za-z0-9._+@-]`, none `.` or `..`
+/// or starting with `-`.
 pub fn check_dir(dir: &str) -> Result<(), PkgPathError> {
     let err = || dir.to_string();
     if dir.is_empty() {
         return Err(PkgPathError::Empty);
+    }
+    if dir.len() > MAX_LEN {
+        return Err(PkgPathError::TooLong(err()));
     }
     if dir.starts_with('/') {
         return Err(PkgPathError::Absolute(err()));
@@ -70,6 +83,9 @@ pub fn check_dir(dir: &str) -> Result<(), PkgPathError> {
             return Err(PkgPathError::BadChar(err(), c));
         }
     }
+    if !dir.contains('/') {
+        return Err(PkgPathError::NoPort(err()));
+    }
     Ok(())
 }
 
@@ -77,6 +93,9 @@ impl PkgPath {
     /// Parse and validate; the result is in canonical form.
     pub fn parse(s: &str) -> Result<Self, PkgPathError> {
         let err = || s.to_string();
+        if s.len() > MAX_LEN {
+            return Err(PkgPathError::TooLong(err()));
+        }
         let mut parts = s.split(',');
         let dir = parts.next().unwrap_or_default();
         check_dir(dir)?;
@@ -233,8 +252,23 @@ mod tests {
             "net/curl,gtk2,",
             "net/curl,f|g",
             "net/curl\n",
+            // A category is no port: make would build all of it.
+            "devel",
+            "devel,flavor",
         ] {
             assert!(PkgPath::parse(bad).is_err(), "{bad:?} accepted");
         }
+        assert_eq!(
+            PkgPath::parse("devel").unwrap_err().to_string(),
+            "invalid pkgpath \"devel\": a port is category/port at least"
+        );
+        let long = format!("net/{}", "a".repeat(MAX_LEN));
+        assert!(matches!(
+            PkgPath::parse(&long),
+            Err(PkgPathError::TooLong(_))
+        ));
+        assert!(matches!(check_dir(&long), Err(PkgPathError::TooLong(_))));
+        let longest = format!("net/{}", "a".repeat(MAX_LEN - 4));
+        assert!(PkgPath::parse(&longest).is_ok());
     }
 }
