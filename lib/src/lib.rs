@@ -11,6 +11,7 @@ pub mod error;
 pub mod glob;
 pub mod host;
 pub mod jsonl;
+pub mod logtail;
 pub mod mail;
 pub mod pkgpath;
 pub mod ports;

@@ -158,6 +158,24 @@ net/curl
         serde_json::json!(["libfoo-1.0.tgz", "curl-8.9.1.tgz"])
     );
     assert_eq!(created("editors/vim,gtk2,-lang"), Value::Null);
+    // A failed entry's record carries the end of its log (the mail shows it; no
+    // one reads a file a record names).
+    let broken = rest
+        .iter()
+        .find(|r| r["fullpkgpath"] == "devel/broken")
+        .expect("devel/broken");
+    let tail = broken["tail"].as_array().expect("a tail");
+    assert!(
+        tail.iter().any(|l| l
+            .as_str()
+            .unwrap_or("")
+            .contains("broken: this port never builds")),
+        "{broken}"
+    );
+    assert!(rest
+        .iter()
+        .filter(|r| r["status"] != "failed")
+        .all(|r| r.get("tail").is_none()));
     let dir = logs.join("b1");
     for r in rest {
         assert_eq!(r["batch"], "b1", "{r}");

@@ -275,6 +275,17 @@ impl Runner<'_> {
         if !created.is_empty() {
             r.set("created", created);
         }
+        if status == Status::Failed {
+            // The end of the log travels in the record: whoever reads it (the
+            // mail, on another host) never opens a file a record names.
+            match crate::logtail::tail(log, crate::logtail::MAX_LINES) {
+                Ok(t) => r.set("tail", t),
+                Err(err) => self.diag.error(format_args!(
+                    "{}: {err}: no log tail in its record",
+                    log.display()
+                )),
+            }
+        }
         if status != Status::Skipped {
             if let Err(err) = self.batch.journal(&r) {
                 self.diag.error(format_args!(

@@ -27,7 +27,7 @@ use crate::mail::{self, Flushed, Mail, TlsMode, Transport, SENDMAIL};
 use crate::record::Record;
 use crate::Error;
 
-pub use summary::{change_line, stem, tail, Gather, Options, Summary};
+pub use summary::{change_line, stem, Gather, Options, Summary};
 
 pub const TOOL: &str = "summary-mail";
 

@@ -3,9 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -14,12 +11,6 @@ use crate::record::{Change, Record, RecordError, Status};
 
 /// The arch shown for a record that has none.
 pub const NO_ARCH: &str = "?";
-
-/// The longest log line shown; longer ones are cut, with ` [...]`.
-const MAX_LOG_LINE: usize = 400;
-
-/// At most this much of the end of a log is read to find its last lines.
-const MAX_TAIL_BYTES: u64 = 256 * 1024;
 
 /// What the records of a batch say, as they are read.
 #[derive(Default)]
@@ -131,6 +122,7 @@ impl Gather {
                 let target = opt_str(r, "target")?.unwrap_or("package");
                 let reason = opt_str(r, "reason")?.map(one_line);
                 let log = opt_str(r, "log")?.map(str::to_string);
+                let tail = log_tail(r)?;
                 let arch = arch()?;
                 if let Some(a) = &arch {
                     self.arches.insert(a.clone());
@@ -151,7 +143,7 @@ impl Gather {
                                 target: one_line(target),
                                 reason,
                                 log,
-                                tail: None,
+                                tail,
                                 log_error: None,
                             });
                         }
@@ -367,12 +359,15 @@ impl Gather {
 
         let mut failed = self.failed;
         for f in &mut failed {
-            match &f.log {
-                None => f.log_error = Some("no log path in the record".into()),
-                Some(p) => match tail(Path::new(p), opts.log_lines) {
-                    Ok(t) => f.tail = Some(t),
-                    Err(e) => f.log_error = Some(format!("{}: {e}", one_line(p))),
-                },
+            // The tail the build host put in the record, never a file a record
+            // names: a record from a build host must not make the initiator read
+            // (and mail out) its files.
+            match f.tail.take() {
+                Some(t) => {
+                    let start = t.len().saturating_sub(opts.log_lines);
+                    f.tail = Some(t[start..].to_vec());
+                }
+                None => f.log_error = Some("the record carries no log tail".into()),
             }
         }
 
@@ -472,46 +467,25 @@ pub fn stem(file: &str) -> &str {
     &name[..end]
 }
 
-/// The last `n` lines of a file, read from its end.  Control characters other
-/// than tabs are shown as `?`; a carriage return keeps what follows it, as a
-/// terminal would show; very long lines are cut.
-pub fn tail(path: &Path, n: usize) -> io::Result<Vec<String>> {
-    let mut f = File::open(path)?;
-    let len = f.seek(SeekFrom::End(0))?;
-    let want = len.min(MAX_TAIL_BYTES);
-    f.seek(SeekFrom::Start(len - want))?;
-    let mut buf = Vec::with_capacity(want as usize);
-    f.take(want).read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    if want < len && !lines.is_empty() {
-        lines.remove(0); // a part of a line
-    }
-    let start = lines.len().saturating_sub(n);
-    Ok(lines[start..]
+/// The `tail` of a `build` record: the last lines of its log, as build-list put
+/// them there; each shown as [`crate::logtail::clean_line`] makes it, at most
+/// [`crate::logtail::MAX_LINES`] of them.
+fn log_tail(r: &Record) -> Result<Option<Vec<String>>, RecordError> {
+    let Some(v) = r.get("tail") else {
+        return Ok(None);
+    };
+    let bad = || RecordError::Field {
+        kind: "build".into(),
+        field: "tail",
+        problem: "is not a list of lines",
+    };
+    let lines = v.as_array().ok_or_else(bad)?;
+    let start = lines.len().saturating_sub(crate::logtail::MAX_LINES);
+    lines[start..]
         .iter()
-        .map(|l| {
-            let l = l.strip_suffix('\r').unwrap_or(l);
-            let l = l.rsplit('\r').next().unwrap_or(l);
-            let mut s: String = l
-                .chars()
-                .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
-                .collect();
-            if s.len() > MAX_LOG_LINE {
-                let mut cut = MAX_LOG_LINE;
-                while !s.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                s.truncate(cut);
-                s.push_str(" [...]");
-            }
-            s
-        })
-        .collect())
+        .map(|l| l.as_str().map(crate::logtail::clean_line).ok_or_else(bad))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// How the summary is made.
@@ -810,10 +784,11 @@ impl Summary {
                 (None, e) => {
                     let _ = writeln!(
                         w,
-                        "==> {} {}: no log: {}",
+                        "==> {} {}: no log: {} (log {} on the build host)",
                         f.arch,
                         f.fullpkgpath,
-                        e.as_deref().unwrap_or("")
+                        e.as_deref().unwrap_or(""),
+                        one_line(f.log.as_deref().unwrap_or("?"))
                     );
                 }
             }
@@ -879,27 +854,5 @@ mod tests {
             c(Status::Removed, Some("1.2"), None),
             "R net/curl/Makefile (was 1.2)"
         );
-    }
-
-    #[test]
-    fn tails() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("log");
-        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-        std::fs::write(&p, &text).unwrap();
-        let v = tail(&p, 20).unwrap();
-        assert_eq!(v.len(), 20);
-        assert_eq!(v[0], "line 11");
-        assert_eq!(v[19], "line 30");
-        std::fs::write(&p, "a\nprogress 10%\rprogress 100%\r\n\x1b[1mbold\tx").unwrap();
-        assert_eq!(tail(&p, 20).unwrap(), ["a", "progress 100%", "?[1mbold\tx"]);
-        std::fs::write(&p, "").unwrap();
-        assert!(tail(&p, 20).unwrap().is_empty());
-        // Much more than the part read: the cut first line is dropped.
-        let big: String = (0..100_000).map(|i| format!("l{i}\n")).collect();
-        std::fs::write(&p, &big).unwrap();
-        let v = tail(&p, 3).unwrap();
-        assert_eq!(v, ["l99997", "l99998", "l99999"]);
-        assert!(tail(&t.path().join("none"), 20).is_err());
     }
 }
