@@ -35,23 +35,7 @@ const HASH_BUFFER: usize = 128 * 1024;
 /// How much of a package's decompressed start is read to find its `+CONTENTS`.
 const CONTENTS_LIMIT: u64 = 1024 * 1024;
 
-/// Which directory of the package repository to collect from.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Repo {
-    /// `ftp/`: the packages that may be redistributed.
-    Ftp,
-    /// `all/`: every package.
-    All,
-}
-
-impl Repo {
-    pub fn dir(self) -> &'static str {
-        match self {
-            Repo::Ftp => "ftp",
-            Repo::All => "all",
-        }
-    }
-}
+pub use crate::host::Repo;
 
 /// Find the package files the build made, with their checksums.
 #[derive(clap::Parser, Debug)]

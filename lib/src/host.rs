@@ -35,6 +35,25 @@ pub struct HostArgs {
     pub batch: Option<String>,
 }
 
+/// Which directory of the package repository a tool reads the package files
+/// from (collect-built, rsync-list).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repo {
+    /// `ftp/`: the packages that may be redistributed.
+    Ftp,
+    /// `all/`: every package.
+    All,
+}
+
+impl Repo {
+    pub fn dir(self) -> &'static str {
+        match self {
+            Repo::Ftp => "ftp",
+            Repo::All => "all",
+        }
+    }
+}
+
 /// The settings resolved from [`HostArgs`].
 #[derive(Debug, Clone)]
 pub struct Host {

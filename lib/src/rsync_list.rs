@@ -1,7 +1,8 @@
 //! rsync-list: copy the package files of a batch to the signing host with rsync.
 //!
-//! The `package` records (or plain file names with `--source`) are grouped by the
-//! directory their files are in; for each directory one files-from list is written
+//! The `package` records (or plain file names) name files of one source
+//! directory: `--source`, else the host's repository as make has it (a record's
+//! `path` is checked against it, never followed).  One files-from list is written
 //! and the real rsync is run once, never through a shell:
 //!
 //! ```text
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::diag::{Diag, Exit, Loc};
-use crate::host::check_batch;
+use crate::host::{check_batch, HostArgs, Repo};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::record::{Level, Record, RecordError};
 use crate::Error;
@@ -53,15 +54,16 @@ pub struct Args {
     /// The rsync program.
     #[arg(long, value_name = "PATH", default_value = "rsync")]
     pub rsync: OsString,
-    /// The directory that holds the files named by plain lines.
+    /// The directory the files are copied from [default: the host's repository,
+    /// PACKAGE_REPOSITORY/MACHINE_ARCH/ftp, as make has it].
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
-    /// MACHINE_ARCH stamped on transfers whose package record has none.
-    #[arg(long, env = "MACHINE_ARCH", value_name = "ARCH")]
-    pub arch: Option<String>,
-    /// The batch id stamped on transfers whose package record has none.
-    #[arg(long, value_name = "ID")]
-    pub batch: Option<String>,
+    /// The directory of the host's repository to copy from: ftp (may be
+    /// redistributed) or all; without --source.
+    #[arg(long, value_enum, value_name = "DIR", default_value = "ftp")]
+    pub from: Repo,
+    #[command(flatten)]
+    pub host: HostArgs,
     /// Where to copy to: a directory, or host:path over the remote shell.
     #[arg(value_name = "DEST", required_unless_present = "text")]
     pub dest: Option<String>,
@@ -170,31 +172,33 @@ pub fn check_file_name(name: &str) -> Option<String> {
     Some(format!("invalid file name {name:?}: {why}"))
 }
 
-/// The source directory and file name of a `package` record: `path` must be
-/// absolute and end in `/<file>`.
-fn package_file(r: &Record) -> Result<(PathBuf, String), String> {
+/// The file name of a `package` record, and its `path` when it has one.  The
+/// name is what is copied; the path only says where collect-built found it, and
+/// is checked against this host's own repository, never followed.
+fn package_file(r: &Record) -> Result<(String, Option<String>), String> {
     let field = |e: RecordError| e.to_string();
     let file = r.require_str("file").map_err(field)?;
-    let path = r.require_str("path").map_err(field)?;
     if let Some(why) = check_file_name(file) {
         return Err(format!("package record: {why}"));
     }
-    if !path.starts_with('/') {
-        return Err(format!("package record: path {path:?} is not absolute"));
-    }
-    let dir = path
-        .strip_suffix(file)
-        .and_then(|d| d.strip_suffix('/'))
-        .ok_or_else(|| format!("package record: path {path:?} does not end in \"/{file}\""))?;
-    if let Some(c) = dir.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "package record: path {path:?}: character {c:?} not allowed"
-        ));
-    }
-    Ok((
-        PathBuf::from(if dir.is_empty() { "/" } else { dir }),
-        file.to_string(),
-    ))
+    let path = match r.get("path") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| "package record: path is not a string".to_string())?
+                .to_string(),
+        ),
+    };
+    Ok((file.to_string(), path))
+}
+
+/// A file to transfer, as read, before the source directory is known.
+struct Pending {
+    loc: Loc,
+    file: String,
+    path: Option<String>,
+    arch: Option<String>,
+    batch: Option<String>,
 }
 
 /// A string field of a record, when it is a string.
@@ -212,7 +216,7 @@ struct Settings {
 }
 
 fn settings(args: &Args) -> Result<Settings, Error> {
-    if let Some(a) = &args.arch {
+    if let Some(a) = &args.host.arch {
         let ok = !a.is_empty()
             && a.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -220,7 +224,7 @@ fn settings(args: &Args) -> Result<Settings, Error> {
             return Err(Error::Usage(format!("invalid MACHINE_ARCH {a:?}")));
         }
     }
-    if let Some(b) = &args.batch {
+    if let Some(b) = &args.host.batch {
         check_batch(b)?;
     }
     let mut inputs = args.files.clone();
@@ -261,11 +265,15 @@ fn settings(args: &Args) -> Result<Settings, Error> {
         Some(s) => Some(s.clone()),
         None => None,
     };
+    if args.source.is_none() && !args.text {
+        // The repository comes from the host: its tree and make must be there.
+        args.host.check()?;
+    }
     Ok(Settings {
         dest,
         source,
-        arch: args.arch.clone(),
-        batch: args.batch.clone(),
+        arch: args.host.arch.clone(),
+        batch: args.host.batch.clone(),
         inputs,
     })
 }
@@ -274,6 +282,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     let mut set = settings(args)?;
     let mut out = Output::stdout();
     let mut plan = Plan::default();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut notices: Vec<Record> = Vec::new();
     let text = args.text;
     let mut learned_batch: Option<String> = None;
@@ -306,12 +315,13 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     return Ok(());
                 }
                 match package_file(&r) {
-                    Ok((dir, file)) => {
-                        let (arch, batch) = (str_field(&r, "arch"), str_field(&r, "batch"));
-                        if let Err(m) = plan.add(dir, &file, arch, batch) {
-                            reject(loc, m, &mut notices);
-                        }
-                    }
+                    Ok((file, path)) => pending.push(Pending {
+                        loc: loc.clone(),
+                        file,
+                        path,
+                        arch: str_field(&r, "arch"),
+                        batch: str_field(&r, "batch"),
+                    }),
                     Err(m) => reject(loc, m, &mut notices),
                 }
             }
@@ -320,21 +330,13 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     reject(loc, why, &mut notices);
                     return Ok(());
                 }
-                let dir = match &set.source {
-                    Some(s) => s.clone(),
-                    None if text => PathBuf::new(),
-                    None => {
-                        reject(
-                            loc,
-                            format!("{name:?}: a plain file name needs --source DIR"),
-                            &mut notices,
-                        );
-                        return Ok(());
-                    }
-                };
-                if let Err(m) = plan.add(dir, &name, None, None) {
-                    reject(loc, m, &mut notices);
-                }
+                pending.push(Pending {
+                    loc: loc.clone(),
+                    file: name,
+                    path: None,
+                    arch: None,
+                    batch: None,
+                });
             }
         }
         Ok(())
@@ -343,18 +345,51 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         set.batch = learned_batch;
     }
 
-    if text {
-        if plan.sources.len() > 1 {
-            diag.warn(format_args!(
-                "warning: the list holds the files of {} source directories: {}",
-                plan.sources.len(),
-                plan.sources
-                    .iter()
-                    .map(|s| s.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+    // Where the files are: --source, else this host's repository as make has it
+    // (after the input went through, so that a make that fails loses no record).
+    let source = match &set.source {
+        Some(s) => s.clone(),
+        None if text => PathBuf::new(),
+        None => match args.host.resolve() {
+            Ok(h) => h.packages(args.from.dir()),
+            Err(e @ Error::Command { .. }) => {
+                let m = format!("{e}: the repository is unknown: nothing transferred");
+                diag.error(&m);
+                notices.push(Record::notice(TOOL, Level::Error, m));
+                for n in &mut notices {
+                    stamp(n, None, None, &set);
+                }
+                for n in &notices {
+                    out.record(n)?;
+                }
+                out.flush()?;
+                return Ok(diag.finish(Exit::Failed));
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    for p in pending {
+        if let (Some(path), false) = (&p.path, text) {
+            // A record says where collect-built found the file; a path anywhere
+            // else is refused: a record never chooses what is copied.
+            if Path::new(path) != source.join(&p.file) {
+                reject(
+                    &p.loc,
+                    format!(
+                        "package record: path {path:?} is not {:?}: only this host's repository is copied from",
+                        source.join(&p.file).display().to_string()
+                    ),
+                    &mut notices,
+                );
+                continue;
+            }
         }
+        if let Err(m) = plan.add(source.clone(), &p.file, p.arch, p.batch) {
+            reject(&p.loc, m, &mut notices);
+        }
+    }
+
+    if text {
         let names: BTreeSet<&str> = plan.entries.iter().map(|e| e.file.as_str()).collect();
         for n in names {
             out.line(n)?;

@@ -60,6 +60,14 @@ impl Setup {
         self.package_in(&self.src, file)
     }
 
+    /// rsync-list copying from this setup's source directory (`--source`).
+    fn rl(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Out {
+        let src = self.src.display().to_string();
+        let mut a: Vec<&str> = vec!["--source", &src];
+        a.extend_from_slice(args);
+        run("rsync-list", &a, stdin, env)
+    }
+
     /// The package records of every file of FILES.
     fn packages(&self) -> Vec<String> {
         FILES.iter().map(|(f, _)| self.package(f)).collect()
@@ -176,7 +184,7 @@ fn local_sent_then_unchanged_records_in_order() {
     input.push(s.package(FILES[0].0)); // the same file again: one transfer
     let stdin = lines(&input);
 
-    let out = run("rsync-list", &["--rsync", &spy, &dest], &stdin, &[]);
+    let out = s.rl(&["--rsync", &spy, &dest], &stdin, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "", "quiet on success");
     let got = out.lines();
@@ -217,14 +225,14 @@ fn local_sent_then_unchanged_records_in_order() {
     );
 
     // Again: nothing to send.
-    let again = run("rsync-list", &["--rsync", &spy, &dest], &stdin, &[]);
+    let again = s.rl(&["--rsync", &spy, &dest], &stdin, &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.stderr, "");
     assert_eq!(statuses(&again.records()), all("unchanged"));
 
     // A changed file is sent again, the others are unchanged.
     fs::write(s.src.join(FILES[1].0), "rebuilt\n").unwrap();
-    let third = run("rsync-list", &[&dest], &stdin, &[]);
+    let third = s.rl(&[&dest], &stdin, &[]);
     assert_eq!(third.code, 0, "{}", third.stderr);
     let st = statuses(&third.records());
     assert_eq!(st[0].1, "unchanged");
@@ -241,7 +249,7 @@ fn a_missing_file_fails_the_others_go() {
     let s = Setup::new();
     let dest = s.s("signer");
     fs::remove_file(s.src.join("debug-curl-8.9.1.tgz")).unwrap();
-    let out = run("rsync-list", &[&dest], &lines(&s.packages()), &[]);
+    let out = s.rl(&[&dest], &lines(&s.packages()), &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let records = out.records();
     let t = of_kind(&records, "transfer");
@@ -275,12 +283,7 @@ fn a_missing_file_fails_the_others_go() {
     let dest2 = s.path("signer2");
     fs::create_dir_all(dest2.join("vim-lang-9.1.0.tgz/in-the-way")).unwrap();
     fs::write(s.src.join("debug-curl-8.9.1.tgz"), FILES[1].1).unwrap();
-    let out = run(
-        "rsync-list",
-        &[dest2.to_str().unwrap()],
-        &lines(&s.packages()),
-        &[],
-    );
+    let out = s.rl(&[dest2.to_str().unwrap()], &lines(&s.packages()), &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let records = out.records();
     let t = of_kind(&records, "transfer");
@@ -342,7 +345,7 @@ fn bad_names_are_rejected_before_rsync_runs() {
         r#"{"kind":"package","v":1,"file":"y.tgz","pa"#.to_string(),
     ];
     let stdin = lines(&bad);
-    let out = run("rsync-list", &["--rsync", &spy, &dest], &stdin, &[]);
+    let out = s.rl(&["--rsync", &spy, &dest], &stdin, &[]);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     assert_eq!(out.code, 1, "{}", out.stderr);
     // rsync never ran; nothing reached the destination.
@@ -358,10 +361,12 @@ fn bad_names_are_rejected_before_rsync_runs() {
             r##"rsync-list: stdin:3: package record: invalid file name "#c.tgz": starts with '#': not transferred"##.into(),
             r#"rsync-list: stdin:4: package record: invalid file name "a\u{1}.tgz": character '\u{1}' not allowed: not transferred"#.into(),
             r#"rsync-list: stdin:5: package record: invalid file name "": empty: not transferred"#.into(),
-            format!(r#"rsync-list: stdin:6: package record: path "{src}/other.tgz" does not end in "/curl-8.9.1.tgz": not transferred"#),
-            r#"rsync-list: stdin:7: package record: path "relative/curl-8.9.1.tgz" is not absolute: not transferred"#.into(),
             r#"rsync-list: stdin:8: package record: field "file" is missing: not transferred"#.into(),
             "rsync-list: stdin:9: invalid JSON: truncated line (EOF while parsing a string at line 1 column 42)".into(),
+            // Paths are checked once the input is read (the source may come
+            // from make): only this host's repository is copied from.
+            format!(r#"rsync-list: stdin:6: package record: path "{src}/other.tgz" is not "{src}/curl-8.9.1.tgz": only this host's repository is copied from: not transferred"#),
+            format!(r#"rsync-list: stdin:7: package record: path "relative/curl-8.9.1.tgz" is not "{src}/curl-8.9.1.tgz": only this host's repository is copied from: not transferred"#),
         ]
     );
     let records = out.records();
@@ -377,7 +382,7 @@ fn bad_names_are_rejected_before_rsync_runs() {
     // With good files among them: one run, with the good names only.
     let mut mixed = bad.to_vec();
     mixed.insert(3, s.package("curl-8.9.1.tgz"));
-    let out = run("rsync-list", &["--rsync", &spy, &dest], &lines(&mixed), &[]);
+    let out = s.rl(&["--rsync", &spy, &dest], &lines(&mixed), &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let r = runs(&log);
     assert_eq!(r.len(), 1, "{r:?}");
@@ -459,7 +464,7 @@ fn dry_run_changes_nothing() {
     let s = Setup::new();
     let dest = s.s("signer");
     let stdin = lines(&s.packages());
-    let out = run("rsync-list", &["-n", &dest], &stdin, &[]);
+    let out = s.rl(&["-n", &dest], &stdin, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "");
     let records = out.records();
@@ -470,9 +475,9 @@ fn dry_run_changes_nothing() {
     assert!(!Path::new(&dest).exists(), "a dry run made {dest}");
 
     // After a real run, a dry run says unchanged.
-    assert_eq!(run("rsync-list", &[&dest], &stdin, &[]).code, 0);
+    assert_eq!(s.rl(&[&dest], &stdin, &[]).code, 0);
     fs::write(s.src.join(FILES[2].0), "newer\n").unwrap();
-    let out = run("rsync-list", &["--dry-run", &dest], &stdin, &[]);
+    let out = s.rl(&["--dry-run", &dest], &stdin, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let st = statuses(&out.records());
     assert_eq!(st[0].1, "unchanged");
@@ -485,7 +490,7 @@ fn dry_run_changes_nothing() {
 }
 
 #[test]
-fn plain_names_with_source_and_several_directories() {
+fn plain_names_with_source_and_paths_outside_it() {
     let s = Setup::new();
     let (spy, log) = s.spy();
     let dest = s.s("signer");
@@ -519,54 +524,48 @@ fn plain_names_with_source_and_several_directories() {
     );
     assert_eq!(records.len(), 2);
 
-    // Without --source a plain name is an error; MACHINE_ARCH stamps the notice.
-    let out = run(
-        "rsync-list",
-        &[&dest],
-        "curl-8.9.1.tgz\n",
-        &[("MACHINE_ARCH", "sparc64")],
-    );
-    assert_eq!(out.code, 1);
-    assert_eq!(
-        out.stderr,
-        "rsync-list: stdin:1: \"curl-8.9.1.tgz\": a plain file name needs --source DIR: not transferred\n"
-    );
-    let n = out.records();
-    assert_eq!(n.len(), 1);
-    assert_eq!(n[0]["kind"], "notice");
-    assert_eq!(n[0]["arch"], "sparc64");
-
-    // Two source directories: one rsync run each; the same name from another
-    // directory is rejected (it would overwrite the first).
+    // A record never chooses what is copied: a path outside the source
+    // directory (the all/ directory, a file of the host) is refused with an
+    // error notice, the rest goes.
     let _ = fs::remove_file(&log);
+    let secret = s.path("secret");
+    fs::write(&secret, "root only\n").unwrap();
     let input = [
         s.package("debug-curl-8.9.1.tgz"),
         s.package_in(&all_dir, "nonfree-1.0.tgz"),
+        format!(
+            r#"{{"kind":"package","v":1,"file":"secret","path":"{}","arch":"amd64"}}"#,
+            secret.display()
+        ),
         s.package("curl-8.9.1.tgz"),
         s.package_in(&all_dir, "curl-8.9.1.tgz"),
     ];
-    let out = run("rsync-list", &["--rsync", &spy, &dest], &lines(&input), &[]);
+    let out = s.rl(&["--rsync", &spy, &dest], &lines(&input), &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert_eq!(
-        out.stderr,
-        format!(
-            "rsync-list: stdin:4: \"curl-8.9.1.tgz\" is given from both {} and {}: not transferred\n",
-            s.src.display(),
-            all_dir.display()
-        )
-    );
+    let err: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(err.len(), 3, "{}", out.stderr);
+    for (line, e) in [2, 3, 5].iter().zip(&err) {
+        assert!(
+            e.starts_with(&format!("rsync-list: stdin:{line}: package record: path ")),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("only this host's repository is copied from: not transferred"),
+            "{e}"
+        );
+    }
     let r = runs(&log);
-    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0].1, ["curl-8.9.1.tgz", "debug-curl-8.9.1.tgz"]);
-    assert_eq!(r[1].1, ["nonfree-1.0.tgz"]);
     assert_eq!(
         statuses(&out.records()),
         [
             ("debug-curl-8.9.1.tgz".to_string(), "sent".to_string()),
-            ("nonfree-1.0.tgz".into(), "sent".into()),
             ("curl-8.9.1.tgz".into(), "unchanged".into()),
         ]
     );
+    assert!(!Path::new(&dest).join("secret").exists());
+    assert!(!Path::new(&dest).join("nonfree-1.0.tgz").exists());
     assert_eq!(
         fs::read_to_string(Path::new(&dest).join("curl-8.9.1.tgz")).unwrap(),
         FILES[0].1
@@ -580,12 +579,7 @@ fn nothing_to_transfer_usage_and_missing_rsync() {
     let dest = s.s("signer");
     // No package record: exit 3, the records still pass, rsync never runs.
     let other = r#"{"kind":"build","v":1,"fullpkgpath":"devel/broken","status":"failed"}"#;
-    let out = run(
-        "rsync-list",
-        &["--rsync", &spy, &dest],
-        &format!("{other}\n"),
-        &[],
-    );
+    let out = s.rl(&["--rsync", &spy, &dest], &format!("{other}\n"), &[]);
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(out.lines(), [other]);
     assert!(runs(&log).is_empty());
@@ -603,6 +597,11 @@ fn nothing_to_transfer_usage_and_missing_rsync() {
             vec!["--source", "/nonexistent", "d"],
             "--source /nonexistent: not a directory",
         ),
+        // Without --source the host's repository is make's: its tree must be there.
+        (
+            vec!["--ports-dir", "/nonexistent/ports", "d"],
+            "/nonexistent/ports: ports tree",
+        ),
     ] {
         let out = run("rsync-list", &args, &format!("{other}\n"), &[]);
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
@@ -612,8 +611,7 @@ fn nothing_to_transfer_usage_and_missing_rsync() {
     }
 
     // No rsync: every file failed, with the install hint; exit 1.
-    let out = run(
-        "rsync-list",
+    let out = s.rl(
         &["--rsync", "/nonexistent/rsync", &dest],
         &lines(&s.packages()),
         &[],
@@ -630,7 +628,7 @@ fn nothing_to_transfer_usage_and_missing_rsync() {
     // failed, with rsync's own message.
     fs::write(s.path("plainfile"), "x").unwrap();
     let bad_dest = s.s("plainfile/sub");
-    let out = run("rsync-list", &[&bad_dest], &lines(&s.packages()), &[]);
+    let out = s.rl(&[&bad_dest], &lines(&s.packages()), &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(statuses(&out.records()), all("failed"));
     let t = out.records();
@@ -653,7 +651,7 @@ fn over_ssh_to_a_real_sshd() {
     let rsh = sshd.rsh();
     let stdin = lines(&s.packages());
 
-    let out = run("rsync-list", &["--rsh", &rsh, &dest], &stdin, &[]);
+    let out = s.rl(&["--rsh", &rsh, &dest], &stdin, &[]);
     assert_eq!(out.code, 0, "{}\nsshd log:\n{}", out.stderr, sshd.log());
     assert_eq!(out.stderr, "");
     let records = out.records();
@@ -663,17 +661,12 @@ fn over_ssh_to_a_real_sshd() {
         .all(|r| r["dest"] == dest.as_str()));
     landed(&remote);
 
-    let again = run("rsync-list", &["--rsh", &rsh, &dest], &stdin, &[]);
+    let again = s.rl(&["--rsh", &rsh, &dest], &stdin, &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(statuses(&again.records()), all("unchanged"));
 
     // Nothing listens: every file failed with ssh's message, exit 1.
-    let down = run(
-        "rsync-list",
-        &["--rsh", &sshd.rsh_unreachable(), &dest],
-        &stdin,
-        &[],
-    );
+    let down = s.rl(&["--rsh", &sshd.rsh_unreachable(), &dest], &stdin, &[]);
     assert_eq!(down.code, 1, "{}", down.stderr);
     assert_eq!(statuses(&down.records()), all("failed"));
     for t in of_kind(&down.records(), "transfer") {
@@ -689,12 +682,7 @@ fn over_ssh_to_a_real_sshd() {
     );
 
     // No ssh at all: rsync says it cannot run it.
-    let nossh = run(
-        "rsync-list",
-        &["--rsh", "/nonexistent/ssh", &dest],
-        &stdin,
-        &[],
-    );
+    let nossh = s.rl(&["--rsh", "/nonexistent/ssh", &dest], &stdin, &[]);
     assert_eq!(nossh.code, 1, "{}", nossh.stderr);
     assert_eq!(statuses(&nossh.records()), all("failed"));
     assert!(

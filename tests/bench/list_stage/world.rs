@@ -803,6 +803,9 @@ impl World {
     pub fn write_checkout(&self, root: &Path) -> Result<usize, String> {
         let mut files = 0;
         let write = |rel: &str, text: &str| -> Result<(), String> {
+            if rel.starts_with('/') {
+                return Err(format!("{rel}: not a path in the checkout"));
+            }
             let path = root.join(rel);
             if let Some(d) = path.parent() {
                 fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -835,7 +838,13 @@ impl World {
                 let _ = writeln!(text, "     SUBDIR += {n}");
             }
             text.push_str("\n.include <bsd.port.subdir.mk>\n");
-            write(&format!("{d}/Makefile"), &text)?;
+            // (The top's is `Makefile`: `/Makefile` would be the file system's.)
+            let makefile = if d.is_empty() {
+                "Makefile".to_string()
+            } else {
+                format!("{d}/Makefile")
+            };
+            write(&makefile, &text)?;
             files += 1;
         }
         for g in self.groups.iter().filter(|g| g.makefile_inc) {
