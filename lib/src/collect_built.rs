@@ -50,6 +50,10 @@ pub struct Args {
     /// Checksum threads [default: the number of CPUs].
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
+    /// Where build-list keeps the log directories of the batches, whose journals
+    /// say what was built [default: PORTSDIR/logs/MACHINE_ARCH].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     #[command(flatten)]
     pub host: HostArgs,
     /// Inputs: build records or full pkgpaths, one a line; standard input when none.
@@ -165,6 +169,8 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     // Package files make said a build created, the entry it was building, and
     // whether that build ended well (then the file must be there).
     let mut created: Vec<(String, String, bool)> = Vec::new();
+    // The build records read: what they say was built, to be checked.
+    let mut claims: Vec<(Loc, PkgPath, bool)> = Vec::new();
 
     Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
         let given = match item {
@@ -173,11 +179,30 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     out.record(&r)?;
                 }
                 crate::host::learn_batch(&mut batch, &r);
-                for bad in created_of(&r, &mut created) {
-                    diag.error_at(loc, format_args!("{bad}; not collected"));
+                if batch.is_none() && r.is("build") {
+                    // build-list's records carry their batch.
+                    batch = r
+                        .str("batch")
+                        .filter(|b| crate::host::check_batch(b).is_ok())
+                        .map(str::to_string);
                 }
                 match to_collect(&r) {
-                    Ok(Some(f)) => f,
+                    // A build record is a claim, checked against this host's
+                    // journal once the batch and the log directory are known.
+                    Ok(Some((f, built))) => {
+                        match PkgPath::parse(&f) {
+                            Ok(p) => claims.push((loc.clone(), p, built)),
+                            Err(e) => {
+                                diag.error_at(loc, &e);
+                                notices.add(
+                                    Level::Error,
+                                    format!("{e}: not collected"),
+                                    Told::Already,
+                                );
+                            }
+                        }
+                        return Ok(());
+                    }
                     Ok(None) => return Ok(()),
                     Err(e) => {
                         diag.error_at(loc, format_args!("{e}; not collected"));
@@ -185,6 +210,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     }
                 }
             }
+            // A plain full pkgpath: the operator's own list.
             Item::Text(t) => t,
         };
         match PkgPath::parse(&given) {
@@ -218,6 +244,21 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     };
     if host.batch.is_none() {
         host.batch = batch;
+    }
+    if !claims.is_empty() {
+        let log_root = match &args.log_dir {
+            Some(d) => d.clone(),
+            None => args.host.ports_dir.join("logs").join(&host.arch),
+        };
+        check_claims(
+            &claims,
+            &host,
+            &log_root,
+            &mut entries,
+            &mut created,
+            &mut notices,
+            diag,
+        );
     }
 
     if entries.list.is_empty() && created.is_empty() {
@@ -327,6 +368,88 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     Ok(diag.finish(Exit::Success))
 }
 
+/// Check the build records read against the journal build-list keeps for the
+/// batch on this host (`<log-dir>/<batch>/journal`): an entry is collected when
+/// the journal says it was built or up to date, and the packages make created
+/// while building it are the journal's; a record the journal does not back is
+/// refused with an error notice.  What was built is what this host's build-list
+/// wrote, never what a record says.
+fn check_claims(
+    claims: &[(Loc, PkgPath, bool)],
+    host: &Host,
+    log_root: &Path,
+    entries: &mut Entries,
+    created: &mut Vec<(String, String, bool)>,
+    notices: &mut Notices<'_>,
+    diag: &Diag,
+) {
+    let refuse = |notices: &mut Notices<'_>, loc: &Loc, msg: String| {
+        diag.error_at(loc, format_args!("{msg}: not collected"));
+        notices.add(Level::Error, format!("{msg}: not collected"), Told::Already);
+    };
+    let Some(batch) = &host.batch else {
+        for (loc, p, _) in claims.iter().filter(|c| c.2) {
+            refuse(
+                notices,
+                loc,
+                format!("{p}: no batch id (--batch or a batch record) to check it against this host's journal"),
+            );
+        }
+        return;
+    };
+    let dir = log_root.join(batch);
+    let journal = match crate::build_list::batch::read_journal(&dir, diag) {
+        Ok(j) => j,
+        Err(e) => {
+            for (loc, p, _) in claims.iter().filter(|c| c.2) {
+                refuse(notices, loc, format!("{p}: {e}"));
+            }
+            return;
+        }
+    };
+    // The journal's package builds on this arch, by canonical full pkgpath.
+    let mut by_path: HashMap<String, &Record> = HashMap::new();
+    for ((full, target, arch), r) in &journal {
+        if target == "package" && *arch == host.arch {
+            if let Ok(p) = PkgPath::parse(full) {
+                by_path.insert(p.to_string(), r);
+            }
+        }
+    }
+    for (loc, p, built) in claims {
+        let canon = p.to_string();
+        let Some(r) = by_path.get(&canon) else {
+            if !built {
+                continue; // a failed entry: nothing of its own to collect
+            }
+            refuse(
+                notices,
+                loc,
+                format!(
+                    "{canon}: the journal of batch {batch} on this host ({}) has no build of it",
+                    dir.join(crate::build_list::batch::JOURNAL).display()
+                ),
+            );
+            continue;
+        };
+        for bad in created_of(r, created) {
+            diag.error(format_args!("{}: {bad}", dir.display()));
+        }
+        match r.str("status") {
+            Some("built" | "up-to-date") if *built => entries.add(p, &canon),
+            _ if !built => {}
+            other => refuse(
+                notices,
+                loc,
+                format!(
+                    "{canon}: the journal of batch {batch} says {}",
+                    other.unwrap_or("nothing")
+                ),
+            ),
+        }
+    }
+}
+
 /// The package files a `build` record of the `package` target says make created
 /// (its `created` field, whatever the entry's status: dependencies built before
 /// an entry failed are packages too), added to `created` with the entry and
@@ -394,10 +517,11 @@ fn add_dependencies(wanted: &mut BTreeMap<String, Wanted>, created: Vec<(String,
     }
 }
 
-/// The full pkgpath of a record to collect: a `build` record of the `package`
-/// target (or of no target) whose status is `built` or `up-to-date`.  `None` for
-/// every other record, failed and skipped builds included.
-fn to_collect(r: &Record) -> Result<Option<String>, crate::record::RecordError> {
+/// The full pkgpath of a `build` record of the `package` target (or of no
+/// target), and whether it says the entry was built (`built`, `up-to-date`) or
+/// failed (its dependencies built on the way may be there).  `None` for every
+/// other record, skipped and ignored builds included.
+fn to_collect(r: &Record) -> Result<Option<(String, bool)>, crate::record::RecordError> {
     if !r.is("build") {
         return Ok(None);
     }
@@ -407,8 +531,9 @@ fn to_collect(r: &Record) -> Result<Option<String>, crate::record::RecordError> 
     let status = r.require_str("status")?;
     let full = r.require_str("fullpkgpath")?;
     match status {
-        "built" | "up-to-date" => Ok(Some(full.to_string())),
-        "failed" | "skipped" | "ignored" => Ok(None),
+        "built" | "up-to-date" => Ok(Some((full.to_string(), true))),
+        "failed" => Ok(Some((full.to_string(), false))),
+        "skipped" | "ignored" => Ok(None),
         _ => Err(crate::record::RecordError::Field {
             kind: "build".into(),
             field: "status",

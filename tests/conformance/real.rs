@@ -313,7 +313,11 @@ fn build_list_and_collect_built_honour_mk_conf_and_go_on_past_bad_entries() {
     );
 
     // collect-built: no --repository, no --arch: mk.conf's, through make.
-    let c = h.run("collect-built", &[] as &[&str], &b.stdout);
+    let c = h.run(
+        "collect-built",
+        &["--log-dir", logs.to_str().unwrap()],
+        &b.stdout,
+    );
     assert_eq!(c.code, 0, "{}", c.stderr);
     let records = c.records();
     let files: BTreeMap<String, String> = of_kind(&records, "package")

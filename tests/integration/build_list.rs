@@ -814,7 +814,12 @@ fn mk_conf_non_existent_and_ignored_entries_as_on_openbsd() {
     assert!(!c.tree.join("packages").exists());
     assert!(!c.repository.exists());
     // collect-built asks make where the packages are.
-    let col = run("collect-built", &["-t"], &out.stdout, &env);
+    let col = run(
+        "collect-built",
+        &["-t", "--log-dir", logs.to_str().unwrap()],
+        &out.stdout,
+        &env,
+    );
     assert_eq!(col.code, 0, "{}", col.stderr);
     assert_eq!(col.lines(), ["plain-1.0.tgz", "quirks-7.14.tgz"]);
 

@@ -37,17 +37,26 @@ fn built() -> SampleCopy {
     s
 }
 
-/// `build` records for LIST as build-list would write them.
-fn build_records(failed: &[&str]) -> Vec<String> {
-    LIST.iter()
+/// `build` records for LIST as build-list writes them for batch b1, also
+/// written where build-list keeps them on the host, its journal
+/// (`PORTSDIR/logs/amd64/b1/journal`): collect-built takes only what the
+/// journal backs.
+fn journaled(s: &SampleCopy, failed: &[&str]) -> Vec<String> {
+    let lines: Vec<String> = LIST
+        .iter()
         .map(|e| {
             let status = if failed.contains(e) { "failed" } else { "built" };
             format!(
-                r#"{{"kind":"build","v":1,"fullpkgpath":"{e}","target":"package","status":"{status}","log":"/var/log/portflow/b1/{}.log","seconds":1}}"#,
+                r#"{{"kind":"build","v":1,"fullpkgpath":"{e}","target":"package","status":"{status}","log":"/var/log/portflow/b1/{}.log","seconds":1,"batch":"b1","arch":"amd64"}}"#,
                 e.replace('/', "_")
             )
         })
-        .collect()
+        .collect();
+    let dir = s.tree.join("logs/amd64/b1");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("journal"), text).expect("journal");
+    lines
 }
 
 /// A make that logs each SUBDIRLIST it is given in its environment (`--- call`,
@@ -152,7 +161,7 @@ fn collects_exactly_what_the_tree_put_in_ftp() {
         r#"{"kind":"clean","v":1,"action":"wipe","target":"/usr/obj/ports","status":"done"}"#
             .to_string(),
     ];
-    input.extend(build_records(&["devel/broken"]));
+    input.extend(journaled(&s, &["devel/broken"]));
     // The fetch prefetch of the initiator is no package build.
     input.push(
         r#"{"kind":"build","v":1,"fullpkgpath":"devel/sdl_image","target":"fetch","status":"built"}"#
@@ -252,7 +261,7 @@ fn collects_exactly_what_the_tree_put_in_ftp() {
 fn from_all_and_text() {
     let s = built();
     let env = s.env();
-    let stdin: String = build_records(&["devel/broken"])
+    let stdin: String = journaled(&s, &["devel/broken"])
         .iter()
         .map(|l| format!("{l}\n"))
         .collect();
@@ -311,7 +320,7 @@ fn a_missing_package_is_a_warning_and_exit_1() {
         std::fs::remove_file(s.packages(sub).join("debug-curl-8.9.1.tgz")).unwrap();
     }
     std::fs::remove_file(s.packages("ftp").join("curl-8.9.1.tgz")).unwrap();
-    let stdin: String = build_records(&["devel/broken"])
+    let stdin: String = journaled(&s, &["devel/broken"])
         .iter()
         .map(|l| format!("{l}\n"))
         .collect();
@@ -391,13 +400,12 @@ net/curl
             "collect-built: stdin:8: build record: field \"fullpkgpath\" is missing; not collected",
             "collect-built: stdin:9: build record: field \"status\" is not built, up-to-date, failed, skipped or ignored; not collected",
             "collect-built: stdin:10: invalid pkgpath \"$(reboot)\": character '$' not allowed",
+            // A build record no journal of this host backs (no batch here).
+            "collect-built: stdin:4: editors/vim,gtk2: no batch id (--batch or a batch record) to check it against this host's journal: not collected",
         ]
     );
     // The good entries were asked about, once each, and nothing else.
-    assert_eq!(
-        calls(&log),
-        [vec!["net/curl", "editors/vim,gtk2", "devel/libfoo"]]
-    );
+    assert_eq!(calls(&log), [vec!["net/curl", "devel/libfoo"]]);
     let records = out.records();
     // The records read (the valid ones) come first, in order.
     let kinds: Vec<&str> = records
@@ -410,16 +418,9 @@ net/curl
         .filter(|n| n["level"] == "error")
         .map(|n| n["message"].as_str().unwrap())
         .collect();
-    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert_eq!(errors.len(), 4, "{errors:?}");
     assert!(errors[0].starts_with("invalid pkgpath \"net/curl;reboot\""));
-    let mut expected = vec![
-        "curl-8.9.1.tgz",
-        "debug-curl-8.9.1.tgz",
-        "debug-vim-9.1.0-gtk2.tgz",
-        "libfoo-1.0.tgz",
-        "vim-9.1.0-gtk2.tgz",
-        "vim-lang-9.1.0.tgz",
-    ];
+    let mut expected = vec!["curl-8.9.1.tgz", "debug-curl-8.9.1.tgz", "libfoo-1.0.tgz"];
     expected.sort();
     assert_eq!(files_of(&of_kind(&records, "package")), expected);
     check_packages(&of_kind(&records, "package"), &s.packages("ftp"));
@@ -527,7 +528,8 @@ fn dependencies_a_batch_built_outside_the_list_are_collected() {
         curl["created"],
         serde_json::json!(["libfoo-1.0.tgz", "curl-8.9.1.tgz"])
     );
-    let out = run("collect-built", &[] as &[&str], &built.stdout, &env);
+    let log_dir = ["--log-dir", logs.to_str().expect("utf-8")];
+    let out = run("collect-built", &log_dir, &built.stdout, &env);
     assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", out.stdout);
     let recs = out.records();
     let packages = of_kind(&recs, "package");
@@ -545,15 +547,23 @@ fn dependencies_a_batch_built_outside_the_list_are_collected() {
         .collect();
     assert_eq!(deps, [("libfoo-1.0.tgz", "net/curl")]);
 
-    // A record is input: a created path or odd name is refused, the rest goes on.
-    let bad = r#"{"kind":"build","v":1,"fullpkgpath":"misc/plain","target":"package","status":"failed","created":["../../etc/passwd.tgz","libfoo-1.0.tgz"]}"#;
-    let out = run("collect-built", &["-t"], &format!("{bad}\n"), &env);
+    // A record is input: what was built and created is what this host's
+    // journal of the batch says.  A forged record claiming a build the journal
+    // does not hold, with created files of its choosing, collects nothing.
+    let batch = curl["batch"].as_str().expect("batch");
+    let forged = format!(
+        r#"{{"kind":"build","v":1,"fullpkgpath":"misc/plain","target":"package","status":"built","batch":"{batch}","arch":"amd64","created":["../../etc/passwd.tgz","plain-1.0.tgz"]}}"#
+    );
+    let mut args = vec!["-t"];
+    args.extend(log_dir);
+    let out = run("collect-built", &args, &format!("{forged}\n"), &env);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr
-            .contains("created \"../../etc/passwd.tgz\": not a package file name"),
+        out.stderr.contains(&format!(
+            "misc/plain: the journal of batch {batch} on this host"
+        )) && out.stderr.contains("has no build of it: not collected"),
         "{}",
         out.stderr
     );
-    assert_eq!(out.lines(), ["libfoo-1.0.tgz"]);
+    assert_eq!(out.stdout, "");
 }

@@ -11,7 +11,7 @@
 //! rest.  An entry silent for `--silent-timeout` is killed with make's whole
 //! process group, and make starts again over the entries after it.
 
-mod batch;
+pub(crate) mod batch;
 mod make;
 
 use std::collections::HashSet;
