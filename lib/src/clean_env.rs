@@ -27,7 +27,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::diag::{Diag, Exit, Loc};
@@ -280,9 +280,34 @@ struct Protected {
     may_hold_wrkobjdir: bool,
 }
 
+/// What a file is, whatever path reaches it: its device and inode.  A bind
+/// mount or any other alias of a directory has the same.
+pub type Id = (u64, u64);
+
+fn id_of(p: &Path) -> Option<Id> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The identities of `p` (links resolved) and of every directory above it.
+fn chain(p: &Path) -> Vec<Id> {
+    resolve(p).ancestors().filter_map(id_of).collect()
+}
+
+/// WRKOBJDIR as checked: the path the wipe opens and what it must find there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    /// The path with every link of its parents resolved; the directory itself
+    /// is no link.
+    pub path: PathBuf,
+    /// Its identity when it exists.
+    pub id: Option<Id>,
+}
+
 /// Check WRKOBJDIR against the rules of clean-env(1); every refusal is a usage
-/// error (exit 2) found before anything is done.
-fn check_wrkobjdir(w: &Path, protected: &[Protected]) -> Result<(), Error> {
+/// error (exit 2) found before anything is done.  `ports` is the ports tree, whose
+/// own directories (categories, ports, infrastructure) are never WRKOBJDIR.
+fn check_wrkobjdir(w: &Path, protected: &[Protected], ports: &Path) -> Result<Checked, Error> {
     let refuse = |why: String| {
         Err(Error::Usage(format!(
             "WRKOBJDIR {}: {why}: refusing to wipe it",
@@ -292,76 +317,129 @@ fn check_wrkobjdir(w: &Path, protected: &[Protected]) -> Result<(), Error> {
     if !w.is_absolute() {
         return refuse("not an absolute path".into());
     }
-    if w.components()
-        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    // Every spelling: `dir/.` and `dir/..` (which Path::components would not
+    // show), `dir/` and `dir//` (which would follow a link named dir).
+    let text = w.as_os_str().as_encoded_bytes();
+    if text
+        .split(|&b| b == b'/')
+        .any(|seg| seg == b"." || seg == b"..")
     {
         return refuse("has a . or .. component".into());
     }
+    let w: PathBuf = w.components().collect();
     if w.parent().is_none() {
         return refuse("is the root directory".into());
     }
-    match fs::symlink_metadata(w) {
+    match fs::symlink_metadata(&w) {
         Ok(m) if m.file_type().is_symlink() => return refuse("is a symbolic link".into()),
         Ok(m) if !m.is_dir() => return refuse("is not a directory".into()),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return refuse(e.to_string()),
     }
-    let wl = absolute(w);
-    let wc = resolve(w);
+    let wl = absolute(&w);
+    let wc = resolve(&w);
     if wc.parent().is_none() {
         return refuse("is the root directory".into());
     }
+    let w_id = id_of(&wc);
+    let w_chain = chain(&wc);
     for p in protected {
         let pl = absolute(&p.path);
         let pc = resolve(&p.path);
-        if pl.starts_with(&wl) || pc.starts_with(&wc) {
+        // By path, and by identity (a bind mount, another alias).
+        let p_chain = chain(&pc);
+        let contains = pl.starts_with(&wl)
+            || pc.starts_with(&wc)
+            || w_id.is_some_and(|i| p_chain.contains(&i));
+        if contains {
             return refuse(format!(
                 "contains or equals {} ({})",
                 p.what,
                 p.path.display()
             ));
         }
-        if !p.may_hold_wrkobjdir && (wl.starts_with(&pl) || wc.starts_with(&pc)) {
+        let inside = wl.starts_with(&pl)
+            || wc.starts_with(&pc)
+            || id_of(&pc).is_some_and(|i| w_chain.contains(&i));
+        if !p.may_hold_wrkobjdir && inside {
             return refuse(format!("is inside {} ({})", p.what, p.path.display()));
         }
     }
-    Ok(())
+    // Inside the ports tree, only a directory of its own (`pobj`): not a
+    // category, a port or infrastructure/, nothing with a Makefile.
+    let pc = resolve(ports);
+    if let Ok(rel) = wc.strip_prefix(&pc) {
+        let first = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        if let Some(first) = first {
+            let mut tree = crate::ports::PortDirs::new(&pc);
+            let kind = tree.kind(&first);
+            if first == "infrastructure"
+                || matches!(
+                    kind,
+                    crate::ports::DirKind::Port | crate::ports::DirKind::Group
+                )
+                || tree.hooked(&first)
+            {
+                return refuse(format!("is a directory of the ports tree ({first})"));
+            }
+            let mut d = pc.clone();
+            for c in rel.components() {
+                d.push(c);
+                if d.join("Makefile").exists() {
+                    return refuse(format!(
+                        "is a directory of the ports tree ({} has a Makefile)",
+                        d.display()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Checked { path: wc, id: w_id })
 }
 
-/// Empty `dir`: every entry inside it removed, the directory kept.  Symbolic
-/// links are removed as links, never followed; a missing directory is empty.
-pub fn wipe(dir: &Path) -> Result<(), String> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err("is a symbolic link: not followed".into())
-        }
-        Ok(m) if !m.is_dir() => return Err("is not a directory".into()),
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.to_string()),
-    }
-    let rd = fs::read_dir(dir).map_err(|e| e.to_string())?;
-    let mut errors = Vec::new();
-    for entry in rd {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                errors.push(e.to_string());
-                continue;
+/// Empty the checked WRKOBJDIR: every entry inside it removed, the directory
+/// kept.  It is opened once, from the root down, never following a link on the
+/// way (a parent swapped for a link since the check is refused), and must be the
+/// directory that was checked; everything is removed below that handle, links
+/// removed as links, never followed.  A missing directory is empty.
+pub fn wipe(dir: &Checked) -> Result<(), String> {
+    use rustix::fs::{openat, Mode, OFlags, CWD};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut fd = match openat(CWD, "/", flags, Mode::empty()) {
+        Ok(f) => f,
+        Err(e) => return Err(format!("/: {e}")),
+    };
+    let mut so_far = PathBuf::from("/");
+    for c in dir.path.components().skip(1) {
+        so_far.push(c);
+        match openat(&fd, c.as_os_str(), flags, Mode::empty()) {
+            Ok(next) => fd = next,
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                return Err(format!(
+                    "{}: is not a directory or is a symbolic link: not followed",
+                    so_far.display()
+                ))
             }
-        };
-        let path = entry.path();
-        // file_type() does not follow a symbolic link.
-        let r = match entry.file_type() {
-            Ok(t) if t.is_dir() => remove_tree(&path),
-            Ok(_) => fs::remove_file(&path),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = r {
-            errors.push(format!("{}: {e}", path.display()));
+            Err(e) => return Err(format!("{}: {e}", so_far.display())),
         }
     }
+    let st = rustix::fs::fstat(&fd).map_err(|e| format!("{}: {e}", dir.path.display()))?;
+    if dir
+        .id
+        .is_some_and(|i| i != (st.st_dev as u64, st.st_ino as u64))
+    {
+        return Err(format!(
+            "{}: is not the directory that was checked: not wiped",
+            dir.path.display()
+        ));
+    }
+    let mut errors = Vec::new();
+    remove_below(&fd, &dir.path, &mut errors);
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors.remove(0)),
@@ -369,36 +447,67 @@ pub fn wipe(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Remove a directory tree.  std's remove_dir_all never follows a symbolic link
-/// (it removes the link); a tree with read-only directories (a Go module cache)
-/// is made writable, directory by directory, and removed again.
-fn remove_tree(path: &Path) -> io::Result<()> {
-    match fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            make_writable(path);
-            fs::remove_dir_all(path)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Add owner rwx to every real directory of a tree; symbolic links are left alone.
-fn make_writable(path: &Path) {
-    let Ok(m) = fs::symlink_metadata(path) else {
-        return;
-    };
-    if !m.is_dir() {
-        return;
-    }
-    let mut perm = m.permissions();
-    perm.set_mode(perm.mode() | 0o700);
-    let _ = fs::set_permissions(path, perm);
-    if let Ok(rd) = fs::read_dir(path) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                make_writable(&e.path());
+/// Remove everything in the directory open as `fd` (at `path`, for messages).
+/// Subdirectories are opened below `fd` without following links; a read-only one
+/// (a Go module cache) is made writable by its handle first.
+fn remove_below(fd: &std::os::fd::OwnedFd, path: &Path, errors: &mut Vec<String>) {
+    use rustix::fs::{openat, statat, unlinkat, AtFlags, FileType, Mode, OFlags};
+    let names: Vec<std::ffi::CString> = match rustix::fs::Dir::read_from(fd) {
+        Ok(mut d) => {
+            let mut v = Vec::new();
+            while let Some(e) = d.read() {
+                match e {
+                    Ok(e) => {
+                        let n = e.file_name();
+                        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+                            v.push(n.to_owned());
+                        }
+                    }
+                    Err(e) => {
+                        errors.push(format!("{}: {e}", path.display()));
+                        break;
+                    }
+                }
             }
+            v
+        }
+        Err(e) => {
+            errors.push(format!("{}: {e}", path.display()));
+            return;
+        }
+    };
+    for name in names {
+        let at = path
+            .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()));
+        let st = match statat(fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(e) => {
+                errors.push(format!("{}: {e}", at.display()));
+                continue;
+            }
+        };
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match openat(fd, name.as_c_str(), flags, Mode::empty()) {
+                Ok(sub) => {
+                    if st.st_mode & 0o700 != 0o700 {
+                        let _ = rustix::fs::fchmod(
+                            &sub,
+                            Mode::from_raw_mode((st.st_mode | 0o700) & 0o7777),
+                        );
+                    }
+                    remove_below(&sub, &at, errors);
+                }
+                Err(e) => {
+                    errors.push(format!("{}: {e}", at.display()));
+                    continue;
+                }
+            }
+            if let Err(e) = unlinkat(fd, name.as_c_str(), AtFlags::REMOVEDIR) {
+                errors.push(format!("{}: {e}", at.display()));
+            }
+        } else if let Err(e) = unlinkat(fd, name.as_c_str(), AtFlags::empty()) {
+            errors.push(format!("{}: {e}", at.display()));
         }
     }
 }
@@ -506,6 +615,7 @@ impl Pkg {
 struct Setup {
     host: Host,
     wrkobjdir: PathBuf,
+    checked: Checked,
     keep: Vec<Spec>,
     reinstall: Vec<Spec>,
     pkg: Pkg,
@@ -586,10 +696,11 @@ fn setup(args: &Args) -> Result<Setup, Error> {
             may_hold_wrkobjdir: false,
         },
     ];
-    check_wrkobjdir(&wrkobjdir, &protected)?;
+    let checked = check_wrkobjdir(&wrkobjdir, &protected, &ports)?;
     Ok(Setup {
         host,
         wrkobjdir,
+        checked,
         keep,
         reinstall,
         pkg,
@@ -675,6 +786,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     let Setup {
         mut host,
         wrkobjdir,
+        checked,
         keep,
         reinstall,
         pkg,
@@ -723,7 +835,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     if args.dry_run {
         rep.done("wipe", &target)?;
     } else {
-        match wipe(&wrkobjdir) {
+        match wipe(&checked) {
             Ok(()) => rep.done("wipe", &target)?,
             Err(e) => rep.failed("wipe", &target, &e)?,
         }
@@ -921,8 +1033,8 @@ mod tests {
             prot("PORTSDIR", ports.clone(), true),
             prot("DISTDIR", ports.join("distfiles"), false),
         ];
-        assert!(check_wrkobjdir(&ports.join("pobj"), &protected).is_ok());
-        assert!(check_wrkobjdir(&ports.join("pobj/amd64"), &protected).is_ok());
+        assert!(check_wrkobjdir(&ports.join("pobj"), &protected, &ports).is_ok());
+        assert!(check_wrkobjdir(&ports.join("pobj/amd64"), &protected, &ports).is_ok());
         for bad in [
             PathBuf::from("pobj"),
             PathBuf::from("/"),
@@ -932,13 +1044,63 @@ mod tests {
             ports.join("distfiles/sub"),
             ports.join("pobj/../pobj"),
         ] {
-            assert!(check_wrkobjdir(&bad, &protected).is_err(), "{bad:?}");
+            assert!(
+                check_wrkobjdir(&bad, &protected, &ports).is_err(),
+                "{bad:?}"
+            );
         }
         std::os::unix::fs::symlink(&ports, t.path().join("link")).unwrap();
-        assert!(check_wrkobjdir(&t.path().join("link"), &protected).is_err());
+        assert!(check_wrkobjdir(&t.path().join("link"), &protected, &ports).is_err());
         // Through a link to the tree, the tree itself.
         fs::create_dir_all(t.path().join("other")).unwrap();
         std::os::unix::fs::symlink(t.path(), t.path().join("other/up")).unwrap();
-        assert!(check_wrkobjdir(&t.path().join("other/up/ports"), &protected).is_err());
+        assert!(check_wrkobjdir(&t.path().join("other/up/ports"), &protected, &ports).is_err());
+    }
+
+    /// Between the check and the wipe a parent is swapped for a link to another
+    /// tree: the wipe, which opens the checked path without following links and
+    /// checks what it finds, removes nothing there.
+    #[test]
+    fn a_parent_swapped_for_a_link_after_the_check_is_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let ports = t.path().join("ports");
+        let w = t.path().join("build/pobj");
+        fs::create_dir_all(w.join("sub")).unwrap();
+        fs::write(w.join("sub/junk"), "junk").unwrap();
+        fs::create_dir_all(&ports).unwrap();
+        let protected = [Protected {
+            what: "PORTSDIR",
+            path: ports.clone(),
+            may_hold_wrkobjdir: true,
+        }];
+        let checked = check_wrkobjdir(&w, &protected, &ports).unwrap();
+        // The swap: build/ becomes a link to a tree with a pobj of its own.
+        let precious = t.path().join("precious/pobj");
+        fs::create_dir_all(&precious).unwrap();
+        fs::write(precious.join("data"), "keep").unwrap();
+        fs::rename(t.path().join("build"), t.path().join("build.old")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("precious"), t.path().join("build")).unwrap();
+        let e = wipe(&checked).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(fs::read_to_string(precious.join("data")).unwrap(), "keep");
+        // Another directory put in its place (a new inode): refused too.
+        fs::remove_file(t.path().join("build")).unwrap();
+        fs::create_dir_all(&w).unwrap();
+        fs::write(w.join("new"), "new").unwrap();
+        let e = wipe(&checked).unwrap_err();
+        assert!(e.contains("not the directory that was checked"), "{e}");
+        assert!(w.join("new").exists());
+        // The checked one, back in place: emptied, kept, links inside removed
+        // as links, a read-only subdirectory emptied too.
+        fs::remove_dir_all(t.path().join("build")).unwrap();
+        fs::rename(t.path().join("build.old"), t.path().join("build")).unwrap();
+        std::os::unix::fs::symlink(&precious, w.join("link")).unwrap();
+        fs::create_dir_all(w.join("ro/deep")).unwrap();
+        fs::write(w.join("ro/deep/f"), "f").unwrap();
+        fs::set_permissions(w.join("ro"), fs::Permissions::from_mode(0o555)).unwrap();
+        wipe(&checked).unwrap();
+        assert!(w.is_dir());
+        assert_eq!(fs::read_dir(&w).unwrap().count(), 0);
+        assert_eq!(fs::read_to_string(precious.join("data")).unwrap(), "keep");
     }
 }

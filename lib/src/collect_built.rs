@@ -927,14 +927,18 @@ mod tests {
             c(
                 r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","target":"package","status":"built"}"#
             ),
-            Ok(Some("net/curl".into()))
+            Ok(Some(("net/curl".into(), true)))
         );
         assert_eq!(
             c(r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"up-to-date"}"#),
-            Ok(Some("net/curl".into()))
+            Ok(Some(("net/curl".into(), true)))
+        );
+        // A failed entry: only what make created on the way (its journal says).
+        assert_eq!(
+            c(r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"failed"}"#),
+            Ok(Some(("net/curl".into(), false)))
         );
         for skip in [
-            r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"failed"}"#,
             r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","status":"skipped"}"#,
             r#"{"kind":"build","v":1,"fullpkgpath":"net/curl","target":"fetch","status":"built"}"#,
             r#"{"kind":"port","v":1,"fullpkgpath":"net/curl"}"#,

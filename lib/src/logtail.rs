@@ -2,7 +2,6 @@
 //! shown in the mail: read on the build host from the log build-list wrote,
 //! bounded in lines and bytes, control characters made visible.
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -39,7 +38,15 @@ pub fn clean_line(l: &str) -> String {
 /// The last `n` lines of a regular file, read from its end (see [`clean_line`]).
 /// Anything but a regular file (a FIFO, a device) is refused, not read.
 pub fn tail(path: &Path, n: usize) -> io::Result<Vec<String>> {
-    let mut f = File::open(path)?;
+    // Opened without waiting (a FIFO would block the open itself), then checked
+    // by its handle: what is read is what was checked.
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)?
+    };
     if !f.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }

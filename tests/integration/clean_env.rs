@@ -436,6 +436,17 @@ fn unsafe_wrkobjdir_is_refused_and_nothing_is_touched() {
     symlink(&h.wrk, h.top.join("pobj-link")).unwrap();
     fs::create_dir_all(h.top.join("other")).unwrap();
     symlink(&h.top, h.top.join("other/up")).unwrap();
+    write_files(
+        &h.ports,
+        &[
+            ("Makefile", &group_mk(&["net"])),
+            ("net/Makefile", &group_mk(&["curl"])),
+            ("net/curl/Makefile", PORT_MK),
+            ("net/curl/w/keep.txt", "keep\n"),
+            ("infrastructure/mk/bsd.port.mk", "# mk\n"),
+            ("mine/port/Makefile", PORT_MK),
+        ],
+    );
     let p = |rel: &str| h.path(rel);
     let cases: Vec<Refusal> = vec![
         (
@@ -527,6 +538,44 @@ fn unsafe_wrkobjdir_is_refused_and_nothing_is_touched() {
             vec!["-n".into(), "--wrkobjdir".into(), p("pobj-link")],
             vec![],
             "is a symbolic link",
+        ),
+        // Every spelling of the link: a trailing slash would follow it.
+        (
+            vec!["--wrkobjdir".into(), p("pobj-link/")],
+            vec![],
+            "is a symbolic link",
+        ),
+        (
+            vec!["--wrkobjdir".into(), p("pobj-link//")],
+            vec![],
+            "is a symbolic link",
+        ),
+        (
+            vec!["--wrkobjdir".into(), p("pobj-link/.")],
+            vec![],
+            "has a . or .. component",
+        ),
+        // A category of the tree, or a directory below one, is no WRKOBJDIR,
+        // although the tree may hold WRKOBJDIR (ports/pobj).
+        (
+            vec!["--wrkobjdir".into(), p("ports/net")],
+            vec![],
+            "is a directory of the ports tree (net)",
+        ),
+        (
+            vec!["--wrkobjdir".into(), p("ports/net/curl/w")],
+            vec![],
+            "is a directory of the ports tree (net)",
+        ),
+        (
+            vec!["--wrkobjdir".into(), p("ports/infrastructure")],
+            vec![],
+            "is a directory of the ports tree (infrastructure)",
+        ),
+        (
+            vec!["--wrkobjdir".into(), p("ports/mine/port")],
+            vec![],
+            "has a Makefile",
         ),
         (
             vec!["--wrkobjdir".into(), p("ports/pobj/../distfiles")],
@@ -772,4 +821,76 @@ fn a_failing_pkg_info_deletes_nothing_and_the_rest_is_done() {
         ]
     );
     assert_eq!(h.installed(), ["quirks-7.50", "tcl-8.6.14"]);
+}
+
+/// A bind mount is the directory it shows, whatever its path: WRKOBJDIR on an
+/// alias of DISTDIR or of the tree is refused like the directory itself.  (The
+/// mounts are made in a namespace of their own, `unshare -rm`, so that none is
+/// left behind.)
+#[test]
+fn an_alias_by_bind_mount_is_refused() {
+    require("unshare", "util-linux");
+    let h = busy_host();
+    let outside = h.top.join("outside");
+    for d in ["alias-distfiles", "alias-tree", "alias-pkgdb"] {
+        fs::create_dir_all(outside.join(d)).unwrap();
+    }
+    fs::create_dir_all(h.ports.join("distfiles")).unwrap();
+    write_files(&h.ports.join("distfiles"), &[("curl-8.9.1.tar.gz", "x\n")]);
+    let before = snapshot(&h.top);
+    for (source, alias, wrkobjdir, want) in [
+        (
+            h.ports.join("distfiles"),
+            outside.join("alias-distfiles"),
+            outside.join("alias-distfiles"),
+            "contains or equals DISTDIR",
+        ),
+        (
+            h.ports.clone(),
+            outside.join("alias-tree"),
+            outside.join("alias-tree/distfiles"),
+            "contains or equals DISTDIR",
+        ),
+        (
+            h.ports.clone(),
+            outside.join("alias-tree"),
+            outside.join("alias-tree"),
+            "contains or equals PORTSDIR",
+        ),
+        (
+            h.db.clone(),
+            outside.join("alias-pkgdb"),
+            outside.join("alias-pkgdb"),
+            "contains or equals the package database",
+        ),
+    ] {
+        let c = h.cmd(&["--wrkobjdir", wrkobjdir.to_str().unwrap()]);
+        let mut u = Command::new("unshare");
+        u.args([
+            "-rm",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" \"$2\" || exit 99; shift 2; exec \"$@\"",
+            "sh",
+        ])
+        .arg(&source)
+        .arg(&alias)
+        .arg(c.get_program())
+        .args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => u.env(k, v),
+                None => u.env_remove(k),
+            };
+        }
+        let out = run_cmd(u, "net/curl\n", &[]);
+        assert_ne!(out.code, 99, "mount --bind failed: {}", out.stderr);
+        assert_eq!(out.code, 2, "{wrkobjdir:?}: {out:?}");
+        assert!(out.stderr.contains(want), "{wrkobjdir:?}: {}", out.stderr);
+        assert_eq!(
+            snapshot(&h.top),
+            before,
+            "{wrkobjdir:?}: something was touched"
+        );
+    }
 }
