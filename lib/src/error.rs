@@ -30,6 +30,10 @@ pub enum Error {
     /// A child program could not be started or failed.
     #[error("{program}: {message}")]
     Command { program: String, message: String },
+    /// Stopped by a signal (SIGTERM, SIGINT, SIGHUP), with everything it
+    /// started; the work can be resumed (exit 75, try again later).
+    #[error("{0}")]
+    Stopped(String),
 }
 
 impl Error {
@@ -46,6 +50,7 @@ impl Error {
             Error::Usage(_) | Error::Database { .. } => Exit::Usage,
             Error::BrokenPipe => Exit::Success,
             Error::Io { .. } | Error::Stdout(_) | Error::Command { .. } => Exit::Failed,
+            Error::Stopped(_) => Exit::TempFail,
         }
     }
 

@@ -907,3 +907,70 @@ fn make_vars_go_on_every_command_line() {
         assert!(out.stderr.starts_with("build-list: "), "{}", out.stderr);
     }
 }
+
+/// SIGTERM to build-list (a shutdown, build-trigger stopping its chain) stops
+/// make and everything it runs, though make is in a process group of its own;
+/// the entry it was at is not journaled, and the rerun builds it.
+#[test]
+fn sigterm_stops_make_too_and_the_rerun_goes_on() {
+    let c = SampleCopy::new();
+    let logs = c.dir.path().join("logs");
+    let dir = logs.join("term");
+    let input = "misc/plain\ndevel/slow\nnet/tor\n";
+    let args = with(flags(&c, &logs), &["--batch", "term"]);
+    let mut env = makesyspath(&c);
+    env.push(("SLOW_SECONDS", "30"));
+
+    let mut first = Running::start(&args, input, &env);
+    first.wait_records(1, Duration::from_secs(20));
+    wait_for_text(
+        &dir.join("devel@slow.log"),
+        "slow: second 2 of 30",
+        Duration::from_secs(20),
+    );
+    let pgid = std::fs::read_to_string(dir.join("make.pid")).expect("make.pid");
+    let pgid = pgid.trim().to_string();
+    assert!(group_alive(&pgid));
+    let started = Instant::now();
+    let st = Command::new("kill")
+        .args(["-s", "TERM", &first.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let status = first.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(75), "exit status of a stop");
+    assert!(started.elapsed() < Duration::from_secs(15), "slow to stop");
+    // Nothing of make is left (killed processes take a moment to go).
+    let gone = Instant::now();
+    while group_alive(&pgid) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(5),
+            "make still runs after build-list stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let slow = std::fs::read_to_string(dir.join("devel@slow.log")).unwrap();
+    assert!(
+        slow.contains("build-list: stopped by a signal: killing make"),
+        "{slow}"
+    );
+    let journaled: Vec<String> = journal_lines(&dir)
+        .iter()
+        .map(|r| r["fullpkgpath"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(journaled, ["misc/plain"]);
+
+    // The rerun builds what was not finished.
+    env.retain(|(k, _)| *k != "SLOW_SECONDS");
+    env.push(("SLOW_SECONDS", "1"));
+    let again = run("build-list", &args, input, &env);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        builds(&again.records()),
+        [
+            b("misc/plain", "built", ""),
+            b("devel/slow", "built", ""),
+            b("net/tor", "built", ""),
+        ]
+    );
+}

@@ -324,6 +324,7 @@ impl Runner<'_> {
         let mut exited_at: Option<Instant> = None;
         let mut timed_out = false;
         let mut killed_at: Option<Instant> = None;
+        let mut stopping = false;
         loop {
             let mut wait = tick;
             if let (Some(t), false) = (self.timeout, timed_out) {
@@ -386,6 +387,16 @@ impl Runner<'_> {
                     make.kill();
                 }
             }
+            if !stopping && self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                stopping = true;
+                killed_at.get_or_insert_with(Instant::now);
+                let note = format!(
+                    "build-list: stopped by a signal: killing make (process group {})\n",
+                    make.pgid()
+                );
+                self.note(&mut split, note.as_bytes());
+                make.kill();
+            }
             if let Some(c) = &split.cur {
                 self.progress(&entries[c.index].path, c.start);
             }
@@ -400,6 +411,13 @@ impl Runner<'_> {
             message: format!("cannot wait for make: {e}"),
         })?;
         self.batch.clear_make_pid();
+        if stopping {
+            // The entry make was at is not finished: no record, not journaled.
+            if let Some(mut c) = split.cur.take() {
+                self.close_log(&mut c);
+            }
+            return Err(super::stopped(&self.batch.dir));
+        }
         if let Some(f) = split.make_log.as_mut() {
             let _ = writeln!(
                 f,

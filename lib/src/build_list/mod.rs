@@ -17,6 +17,8 @@ mod make;
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::diag::{Diag, Exit, Loc};
@@ -258,6 +260,8 @@ pub(crate) struct Runner<'a> {
     /// Entries started or finished, for the progress line.
     started: usize,
     total: usize,
+    /// Set by SIGTERM, SIGINT or SIGHUP: stop make and everything it runs.
+    stop: Arc<AtomicBool>,
 }
 
 impl Runner<'_> {
@@ -543,6 +547,20 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         ));
     }
 
+    // A stop (SIGTERM from build-trigger, a shutdown, ^C) stops make and all it
+    // started; the entry it was at is not journaled, a rerun builds it.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| Error::Command {
+            program: TOOL.into(),
+            message: format!("cannot catch signal {sig}: {e}"),
+        })?;
+    }
+
     if target == Target::Package {
         clean_also(&host, &batch, &pending, diag);
     }
@@ -557,14 +575,26 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         ticking: std::io::stderr().is_terminal(),
         started: resumed,
         total: entries.len(),
+        stop: Arc::clone(&stop),
     };
     let mut rest = &pending[..];
     while !rest.is_empty() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(stopped(&runner.batch.dir));
+        }
         let n = runner.invocation(rest)?;
         rest = &rest[n.clamp(1, rest.len())..];
     }
     out.flush()?;
     Ok(diag.finish(Exit::Success))
+}
+
+/// The error of a run stopped by a signal.
+pub(crate) fn stopped(dir: &Path) -> Error {
+    Error::Stopped(format!(
+        "stopped by a signal; make and what it ran are stopped: run the batch again to go on ({})",
+        dir.display()
+    ))
 }
 
 /// Make the --also entries about to be built really build again, as the -stable
