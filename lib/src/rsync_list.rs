@@ -633,24 +633,10 @@ fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) ->
         Err(e) => return failed_all(format!("cannot write the files-from list: {e}")),
     };
 
-    let mut srcarg = src.as_os_str().to_owned();
-    if !src.as_os_str().as_encoded_bytes().ends_with(b"/") {
-        srcarg.push("/");
-    }
-    let mut from = OsString::from("--files-from=");
-    from.push(list.path());
-    let mut cmd = Command::new(&args.rsync);
-    cmd.arg("-a")
-        .arg("--copy-links")
-        .arg(from)
-        .arg("--out-format=%i %b %n");
+    let mut cmd = rsync_command(args, src, dest, list.path(), &[]);
     if args.dry_run {
         cmd.arg("--dry-run");
     }
-    if let Some(rsh) = &args.rsh {
-        cmd.arg(format!("--rsh={rsh}"));
-    }
-    cmd.arg("--").arg(&srcarg).arg(dest_dir(dest));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -733,7 +719,7 @@ fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) ->
     // Exit 23 and 24 are partial transfers: rsync went through the list and
     // named what failed; otherwise it stopped, and what it did not report failed.
     let partial = matches!(status.code(), Some(23 | 24)) && !named.is_empty();
-    let outcomes: Vec<Outcome> = names
+    let mut outcomes: Vec<Outcome> = names
         .iter()
         .map(|n| {
             if let Some(l) = named.get(n) {
@@ -749,6 +735,42 @@ fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) ->
             }
         })
         .collect();
+    // rsync names a file when it is done with it, yet a failure after that (a
+    // full disk when it renames its temporary file) can lose it: what rsync
+    // said it sent is checked against what is at the destination.
+    if !args.dry_run {
+        let said: Vec<&str> = names
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| !matches!(o, Outcome::Failed(_)))
+            .map(|(n, _)| *n)
+            .collect();
+        if !said.is_empty() {
+            match differing(args, src, dest, &said) {
+                Ok(missing) => {
+                    for (n, o) in names.iter().zip(outcomes.iter_mut()) {
+                        if missing.contains(*n) && !matches!(o, Outcome::Failed(_)) {
+                            let m = format!("not at the destination after {whole}");
+                            diag.error(format_args!(
+                                "{}: {m}: not transferred",
+                                src.join(n).display()
+                            ));
+                            *o = Outcome::Failed(m);
+                        }
+                    }
+                }
+                Err(e) => {
+                    for (n, o) in names.iter().zip(outcomes.iter_mut()) {
+                        if said.contains(n) {
+                            *o = Outcome::Failed(format!(
+                                "{whole}; whether it arrived cannot be told: {e}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
     let lost = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Failed(m) if *m == whole))
@@ -763,6 +785,67 @@ fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) ->
         diag.error(format_args!("{} to {dest}: {whole}", src.display()));
     }
     outcomes
+}
+
+/// `rsync -a --copy-links --files-from=LIST --out-format='%i %b %n' [MORE]
+/// [--rsh=CMD] -- SRC/ DEST/`.
+fn rsync_command(args: &Args, src: &Path, dest: &str, list: &Path, more: &[&str]) -> Command {
+    let mut srcarg = src.as_os_str().to_owned();
+    if !src.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        srcarg.push("/");
+    }
+    let mut from = OsString::from("--files-from=");
+    from.push(list);
+    let mut cmd = Command::new(&args.rsync);
+    cmd.arg("-a")
+        .arg("--copy-links")
+        .arg(from)
+        .arg("--out-format=%i %b %n")
+        .args(more);
+    if let Some(rsh) = &args.rsh {
+        cmd.arg(format!("--rsh={rsh}"));
+    }
+    cmd.arg("--").arg(&srcarg).arg(dest_dir(dest));
+    cmd
+}
+
+/// Which of `names` are not at the destination as they are in `src`: a dry run
+/// of rsync comparing checksums names every file it would still send.
+fn differing(
+    args: &Args,
+    src: &Path,
+    dest: &str,
+    names: &[&str],
+) -> Result<HashSet<String>, String> {
+    let mut list = tempfile::Builder::new()
+        .prefix("rsync-list.")
+        .suffix(".check")
+        .tempfile()
+        .map_err(|e| format!("cannot write a files-from list: {e}"))?;
+    for n in names {
+        writeln!(list, "{n}").map_err(|e| format!("cannot write a files-from list: {e}"))?;
+    }
+    list.flush()
+        .map_err(|e| format!("cannot write a files-from list: {e}"))?;
+    let out = rsync_command(args, src, dest, list.path(), &["--dry-run", "--checksum"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| io_message(&e))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<String> = err.lines().map(str::to_string).collect();
+        return Err(format!(
+            "rsync --dry-run --checksum: {}: {}",
+            describe(out.status),
+            tail(&lines)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(parse_item)
+        .filter(|(sent, _)| *sent)
+        .map(|(_, n)| n.to_string())
+        .collect())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -690,4 +691,92 @@ fn over_ssh_to_a_real_sshd() {
         "{}",
         nossh.stderr
     );
+}
+
+/// A destination that fills up (a tmpfs of 160 KiB, three packages of 100 KiB):
+/// rsync fails part way; every file said `sent` is really there, whole, and
+/// the others are `failed`.  (The tmpfs is mounted in a namespace of its own,
+/// `unshare -rm`, where the run and the look at the destination happen.)
+#[test]
+fn a_full_disk_sends_only_what_arrived() {
+    require("unshare", "util-linux");
+    let s = Setup::new();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for (f, _) in FILES {
+        let bytes: Vec<u8> = (0..100 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        fs::write(s.src.join(f), bytes).unwrap();
+    }
+    let dest = s.path("signer");
+    fs::create_dir_all(&dest).unwrap();
+    let input = s.path("input.jsonl");
+    fs::write(&input, lines(&s.packages())).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=160k tmpfs '{dest}' || exit 99\n\
+         '{bin}' --source '{src}' '{dest}' < '{input}' > '{out}' 2> '{err}'\n\
+         echo $? > '{code}'\n\
+         cd '{dest}' && sha256sum -- * > '{listing}' 2>/dev/null\n\
+         exit 0\n",
+        dest = dest.display(),
+        bin = bin("rsync-list").display(),
+        src = s.src.display(),
+        input = input.display(),
+        out = s.path("out.jsonl").display(),
+        err = s.path("err").display(),
+        code = s.path("code").display(),
+        listing = s.path("listing").display(),
+    );
+    let st = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .status()
+        .expect("unshare");
+    assert_eq!(st.code(), Some(0), "the tmpfs could not be mounted");
+    let code = fs::read_to_string(s.path("code")).unwrap();
+    let err = fs::read_to_string(s.path("err")).unwrap();
+    assert_eq!(code.trim(), "1", "{err}");
+    let arrived: std::collections::BTreeMap<String, String> = fs::read_to_string(s.path("listing"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(sum, f)| (f.to_string(), sum.to_string()))
+        .collect();
+    let out = fs::read_to_string(s.path("out.jsonl")).unwrap();
+    let records: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let st = statuses(&records);
+    assert_eq!(st.len(), FILES.len(), "{out}");
+    let sha = |f: &str| {
+        let o = Command::new("sha256sum")
+            .arg(s.src.join(f))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut sent = 0;
+    for (f, status) in &st {
+        match status.as_str() {
+            "sent" => {
+                sent += 1;
+                assert_eq!(arrived.get(f), Some(&sha(f)), "{f} said sent: {out}\n{err}");
+            }
+            "failed" => assert_ne!(arrived.get(f), Some(&sha(f)), "{f} said failed"),
+            other => panic!("{f}: {other}"),
+        }
+    }
+    assert!(sent >= 1 && sent < FILES.len(), "{out}\n{err}");
+    if std::env::var_os("PORTFLOW_SHOW").is_some() {
+        eprintln!("{out}\n{err}");
+    }
 }
