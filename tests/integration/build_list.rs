@@ -741,6 +741,27 @@ fn nothing_to_build_and_bad_usage() {
         assert_eq!(out.stdout, "");
     }
     assert!(!logs.exists());
+    // A log directory that cannot be used (a file in its way): a fatal error of
+    // the setup, exit 2 (build-trigger fails the batch), not "a port failed";
+    // nothing built.
+    let blocked = c.dir.path().join("blocked");
+    std::fs::write(&blocked, "a file\n").unwrap();
+    let before = c.files("all");
+    let out = run(
+        "build-list",
+        &with(flags(&c, &blocked.join("logs")), &["--batch", "b"]),
+        "misc/plain\n",
+        &env,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the batch's log directory cannot be used: nothing built"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "");
+    assert_eq!(c.files("all"), before);
 }
 
 /// The sample tree behaves as the real one where portflow depends on it: the

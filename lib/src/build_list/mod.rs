@@ -513,7 +513,15 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         return Ok(diag.finish(Exit::Success));
     }
 
-    let mut batch = match Batch::open(&log_root, &id, diag)? {
+    // A log directory that cannot be used is a fatal error of the host's
+    // setup (exit 2), not a failed port: nothing is built without a journal.
+    let opened = Batch::open(&log_root, &id, diag).map_err(|e| match e {
+        Error::Io { .. } => Error::Usage(format!(
+            "{e}: the batch's log directory cannot be used: nothing built"
+        )),
+        e => e,
+    })?;
+    let mut batch = match opened {
         Opened::Ready(b) => b,
         Opened::Busy => return Ok(Exit::TempFail),
     };
