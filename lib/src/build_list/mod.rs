@@ -112,10 +112,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     match n.checked_mul(mult) {
         Some(0) => Err(format!("invalid duration {s:?}: must be more than zero")),
-        Some(secs) => Ok(Duration::from_secs(secs)),
-        None => Err(format!("invalid duration {s:?}: too long")),
+        Some(secs) if secs <= MAX_DURATION.as_secs() => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "invalid duration {s:?}: too long (at most {})",
+            show_duration(MAX_DURATION)
+        )),
     }
 }
+
+/// The longest duration taken (a deadline, a timeout): a year.  Longer ones are
+/// mistakes, and would not fit in the clock's arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
 /// A duration as a person writes it: `90s`, `10m`, `2h`.
 pub fn show_duration(d: Duration) -> String {
@@ -667,7 +674,19 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
-        for bad in ["", "0s", "s", "10x", "-1s", "1.5h", "1h30m"] {
+        assert_eq!(parse_duration("366d"), Ok(MAX_DURATION));
+        for bad in [
+            "",
+            "0s",
+            "s",
+            "10x",
+            "-1s",
+            "1.5h",
+            "1h30m",
+            "367d",
+            "18446744073709551615",
+            "99999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(show_duration(Duration::from_secs(7200)), "2h");
