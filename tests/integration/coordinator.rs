@@ -575,7 +575,7 @@ fn three_targets_one_mail_then_a_host_dies() {
         assert_eq!(t["batch"], id.as_str());
     }
     for h in &w.hosts {
-        let recs = records(&b.join(format!("{}.jsonl", h.arch)));
+        let recs = records(&b.join(format!("target/{}.jsonl", h.arch)));
         let sent = recs
             .iter()
             .filter(|r| r["kind"] == "transfer" && r["status"] == "sent")

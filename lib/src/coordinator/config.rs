@@ -624,7 +624,10 @@ ssh_options = ["-i", "/root/.ssh/id_portflow"]
         assert!(e.starts_with("p.conf:24: deadline"), "{e}");
         // A deadline past any clock: refused, not a panic later.
         let e = err(&GOOD.replace("\"10h\"", "\"99999999999d\""));
-        assert!(e.starts_with("p.conf:24: deadline") && e.contains("too long"), "{e}");
+        assert!(
+            e.starts_with("p.conf:24: deadline") && e.contains("too long"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("/var/spool/portflow\"\ndeadline", "spool\"\ndeadline"));
         assert!(e.starts_with("p.conf:23: spool must be an absolute"), "{e}");
         let e = err(&GOOD.replace("smtp = ", "print = true\nsmtp = "));

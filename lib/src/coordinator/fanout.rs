@@ -48,19 +48,26 @@ struct Shared {
     unreachable: AtomicBool,
 }
 
-/// The records file and log of a target in the batch directory.
+/// The directory of the targets' files in the batch directory: a target's name
+/// never meets the batch's own files (a target named `targets`, `list` or
+/// `fetch`).
+pub const TARGET_DIR: &str = "target";
+
+/// The records file and log of a target: `target/<name>.jsonl`, `.log`.
 pub fn records_file(b: &BatchDir, name: &str) -> PathBuf {
-    b.path(&format!("{name}.jsonl"))
+    b.path(TARGET_DIR).join(format!("{name}.jsonl"))
 }
 
 pub fn log_file(b: &BatchDir, name: &str) -> PathBuf {
-    b.path(&format!("{name}.log"))
+    b.path(TARGET_DIR).join(format!("{name}.log"))
 }
 
 /// Every target at once; returns one `target` record per target, in the order
 /// of the configuration, also written to targets.jsonl.
 pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> {
     let local_bt = program(BUILD_TRIGGER);
+    let dir = b.path(TARGET_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let n = c.cfg.targets.len();
     let mut started = Vec::with_capacity(n);
     let mut rxs: Vec<Receiver<Ended>> = Vec::with_capacity(n);
@@ -542,6 +549,29 @@ pub fn quote(w: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A target's files never meet the batch's own, whatever its name.
+    #[test]
+    fn target_files_are_apart() {
+        let b = BatchDir {
+            id: "b".into(),
+            dir: PathBuf::from("/w/b"),
+        };
+        let own = [
+            super::super::list::LIST,
+            super::super::list::FETCH,
+            "targets.jsonl",
+            super::super::report::SUMMARY,
+            super::super::report::MAIL_RECORD,
+            "fetch.log",
+        ];
+        for name in ["targets", "list", "fetch", "summary", "mail", "amd64"] {
+            for f in [records_file(&b, name), log_file(&b, name)] {
+                assert!(f.starts_with("/w/b/target/"), "{}", f.display());
+                assert!(!own.iter().any(|o| b.path(o) == f), "{}", f.display());
+            }
+        }
+    }
 
     #[test]
     fn quoting() {

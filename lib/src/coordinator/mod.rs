@@ -14,7 +14,7 @@
 //!     logs/           build-list's log directories of the prefetch
 //!     outbox/         mails that could not be sent (the default outbox)
 //!     <batch>/        list.jsonl, changes.txt, fetch.jsonl, fetch.log,
-//!                     <target>.jsonl, <target>.log, targets.jsonl,
+//!                     target/<target>.jsonl, target/<target>.log, targets.jsonl,
 //!                     summary.jsonl, summary.json, mail.jsonl or mail.txt
 //! ```
 

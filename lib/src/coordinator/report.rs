@@ -73,7 +73,7 @@ pub fn summarize(
         // The records of a target that finished, done or failed.
         if matches!(t.str("status"), Some("done") | Some("failed")) {
             let name = t.str("name").unwrap_or_default();
-            files.push((records_file(b, name), format!("{name}.jsonl")));
+            files.push((records_file(b, name), format!("target/{name}.jsonl")));
         }
     }
     for (path, name) in &files {
