@@ -714,7 +714,9 @@ fn read_input(args: &Args, host: &mut Host, diag: &Diag) -> Result<Vec<(Record, 
     Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
         match item {
             Item::Record(r) => {
-                host.learn_batch(&r);
+                // Nothing is done yet: a bad batch record stops the run (exit 2).
+                host.learn_batch(&r)
+                    .map_err(|e| Error::Usage(format!("{loc}: {e}: nothing done")))?;
                 v.push((r, false));
             }
             Item::Text(t) => match PkgPath::parse(&t) {

@@ -178,7 +178,10 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 if !args.text {
                     out.record(&r)?;
                 }
-                crate::host::learn_batch(&mut batch, &r);
+                if let Err(e) = crate::host::learn_batch(&mut batch, &r) {
+                    diag.error_at(loc, &e);
+                    notices.add(Level::Error, e.to_string(), Told::Already);
+                }
                 if batch.is_none() && r.is("build") {
                     // build-list's records carry their batch.
                     batch = r

@@ -155,13 +155,20 @@ impl HostArgs {
     }
 }
 
-/// Learn the batch id from a `batch` record when none is known yet.
-pub fn learn_batch(batch: &mut Option<String>, r: &Record) {
+/// Learn the batch id from a `batch` record when none is known yet.  A batch
+/// record without a valid id is an error, returned: its batch is never replaced
+/// by another in silence.
+pub fn learn_batch(batch: &mut Option<String>, r: &Record) -> Result<(), Error> {
     if batch.is_none() && r.is("batch") {
-        if let Some(id) = r.str("id").filter(|id| check_batch(id).is_ok()) {
-            *batch = Some(id.to_string());
+        match r.str("id") {
+            Some(id) => {
+                check_batch(id)?;
+                *batch = Some(id.to_string());
+            }
+            None => return Err(Error::Usage("batch record without an id".into())),
         }
     }
+    Ok(())
 }
 
 /// MACHINE_ARCH: a plain word (amd64, aarch64, ...).
@@ -202,8 +209,8 @@ impl Host {
 
     /// Learn the batch id from a `batch` record on the input when no --batch was
     /// given.
-    pub fn learn_batch(&mut self, r: &Record) {
-        learn_batch(&mut self.batch, r);
+    pub fn learn_batch(&mut self, r: &Record) -> Result<(), Error> {
+        learn_batch(&mut self.batch, r)
     }
 
     /// Stamp `arch`, and `batch` when known, on a record this tool made.

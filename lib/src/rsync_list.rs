@@ -305,11 +305,8 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 if !text {
                     out.record(&r)?;
                 }
-                if r.is("batch") && learned_batch.is_none() {
-                    learned_batch = r
-                        .str("id")
-                        .filter(|id| check_batch(id).is_ok())
-                        .map(str::to_string);
+                if let Err(e) = crate::host::learn_batch(&mut learned_batch, &r) {
+                    reject(loc, e.to_string(), &mut notices);
                 }
                 if !r.is("package") {
                     return Ok(());
@@ -633,10 +630,8 @@ fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) ->
         Err(e) => return failed_all(format!("cannot write the files-from list: {e}")),
     };
 
-    let mut cmd = rsync_command(args, src, dest, list.path(), &[]);
-    if args.dry_run {
-        cmd.arg("--dry-run");
-    }
+    let more: &[&str] = if args.dry_run { &["--dry-run"] } else { &[] };
+    let mut cmd = rsync_command(args, src, dest, list.path(), more);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -741,6 +741,26 @@ fn nothing_to_build_and_bad_usage() {
         assert_eq!(out.stdout, "");
     }
     assert!(!logs.exists());
+    // A batch record whose id is not a batch id: an error, never replaced by a
+    // new id in silence; nothing built.
+    for bad in [
+        r#"{"kind":"batch","v":1,"id":"../../etc"}"#,
+        r#"{"kind":"batch","v":1}"#,
+    ] {
+        let out = run(
+            "build-list",
+            &flags(&c, &logs),
+            &format!("{bad}\nmisc/plain\n"),
+            &env,
+        );
+        assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with("build-list: stdin:1: ") && out.stderr.contains("nothing built"),
+            "{}",
+            out.stderr
+        );
+        assert!(!logs.exists());
+    }
     // A log directory that cannot be used (a file in its way): a fatal error of
     // the setup, exit 2 (build-trigger fails the batch), not "a port failed";
     // nothing built.

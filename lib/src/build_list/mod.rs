@@ -419,7 +419,9 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
         let given = match item {
             Item::Record(r) => {
-                host.learn_batch(&r);
+                // Nothing is built yet: a bad batch record stops the run (exit 2).
+                host.learn_batch(&r)
+                    .map_err(|e| Error::Usage(format!("{loc}: {e}: nothing built")))?;
                 let given = if r.is("port") {
                     let field = if r.get("fullpkgpath").is_some() {
                         "fullpkgpath"
