@@ -833,3 +833,102 @@ fn sigkill_mid_batch_then_restart_finishes_without_rebuilding() {
     assert_eq!(stages, ["clean-env", "build-list", "collect-built"]);
     assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
 }
+
+/// A chain interrupted after it delivered files (build-trigger killed, its chain
+/// stopped): the rerun finds them at the destination, `unchanged`, yet the
+/// batch's records keep the earlier run's `sent` transfers, so that its mail
+/// lists what the batch delivered and raises no "nothing built" alarm.
+#[test]
+fn a_rerun_keeps_what_the_interrupted_run_delivered() {
+    let w = World::new();
+    let rerun = w.dir.path().join("rerun.sh");
+    let unchanged = |f: &str| {
+        format!(
+            r#"{{"kind":"transfer","v":1,"file":"{f}","dest":"signer:/s/amd64","status":"unchanged","batch":"r1","arch":"amd64"}}"#
+        )
+    };
+    let sent = |f: &str| {
+        format!(
+            r#"{{"kind":"transfer","v":1,"file":"{f}","dest":"signer:/s/amd64","status":"sent","batch":"r1","arch":"amd64"}}"#
+        )
+    };
+    std::fs::write(
+        &rerun,
+        format!(
+            "#!/bin/sh\ncat\necho '{}'\necho '{}'\n",
+            unchanged("curl-8.9.1.tgz"),
+            unchanged("tor-0.4.8.12.tgz")
+        ),
+    )
+    .unwrap();
+    assert!(Command::new("chmod")
+        .arg("+x")
+        .arg(&rerun)
+        .status()
+        .unwrap()
+        .success());
+    let chain = w.chain("chain", &["cat", "@/rerun.sh"]);
+    // As the interrupted run left it: the batch, and the output of its last
+    // stage so far (one file sent, then the chain was killed).
+    let batch = "{\"kind\":\"batch\",\"v\":1,\"id\":\"r1\"}\n{\"kind\":\"port\",\"v\":1,\"pkgpath\":\"net/curl\",\"fullpkgpath\":\"net/curl\"}\n";
+    write_files(
+        &w.spool,
+        &[
+            ("cur/r1.jsonl", batch),
+            (
+                "cur/r1.out",
+                &format!(
+                    "{batch}{}\n{{\"kind\":\"transfer\",\"v\":1,\"file\":\"x",
+                    sent("curl-8.9.1.tgz")
+                ),
+            ),
+        ],
+    );
+    let mut watch = w.watch(&chain, &[], &[]);
+    wait_until("r1 done", Duration::from_secs(20), || {
+        w.spool.join("done/r1.jsonl").exists()
+    });
+    assert_eq!(watch.term(), 0);
+    let recs = read_records(&w.spool.join("done/r1.jsonl"));
+    let transfers: Vec<(String, String)> = recs
+        .iter()
+        .filter(|r| r["kind"] == "transfer")
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        transfers,
+        [
+            ("curl-8.9.1.tgz".to_string(), "sent".to_string()),
+            ("curl-8.9.1.tgz".into(), "unchanged".into()),
+            ("tor-0.4.8.12.tgz".into(), "unchanged".into()),
+        ]
+    );
+    assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
+    // The mail lists curl, delivered by the batch, and not tor.
+    let text = std::fs::read_to_string(w.spool.join("done/r1.jsonl")).unwrap();
+    let mail = run(
+        "summary-mail",
+        &[
+            "--print",
+            "--from",
+            "b@example.org",
+            "--to",
+            "p@example.org",
+        ],
+        &text,
+        &[],
+    );
+    assert_eq!(mail.code, 0, "{}", mail.stderr);
+    assert!(
+        mail.stdout.contains("amd64\tcurl-8.9.1.tgz\n"),
+        "{}",
+        mail.stdout
+    );
+    assert!(!mail.stdout.contains("tor-0.4.8.12.tgz"), "{}", mail.stdout);
+    assert!(!mail.stdout.contains("nothing"), "{}", mail.stdout);
+}

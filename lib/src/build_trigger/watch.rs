@@ -217,6 +217,7 @@ fn one(
     stamp: &Stamp,
     diag: &Diag,
 ) -> Result<Option<bool>, Error> {
+    let earlier = keep_earlier_deliveries(spool, id);
     chain::remove_run_files(spool, id);
     let run = chain::run(chain, spool, id, stop, stamp)?;
     let (st, ok) = match run.outcome {
@@ -225,7 +226,11 @@ fn one(
         Outcome::Failed(_) => (State::Failed, false),
     };
     let out_path = spool.dir(State::Cur).join(format!("{id}.out"));
-    let mut body = fs::read(&out_path).map_err(|e| Error::io(&out_path, e))?;
+    // What earlier, interrupted runs of this chain delivered comes first: the
+    // batch's mail lists what the batch delivered, whichever run delivered it
+    // (a rerun finds those files at the destination, unchanged).
+    let mut body = earlier;
+    body.extend(fs::read(&out_path).map_err(|e| Error::io(&out_path, e))?);
     if !body.is_empty() && !body.ends_with(b"\n") {
         body.push(b'\n');
     }
@@ -247,6 +252,7 @@ fn one(
     }
     spool.write_atomic(st, &format!("{id}.jsonl"), &body)?;
     chain::remove_run_files(spool, id);
+    let _ = fs::remove_file(earlier_file(spool, id));
     let _ = fs::remove_file(spool.file(State::Cur, id));
     if let Some(m) = run.failure() {
         diag.warn(format_args!(
@@ -255,4 +261,46 @@ fn one(
         ));
     }
     Ok(Some(ok))
+}
+
+/// `cur/<id>.delivered`: the `transfer` records of files that interrupted runs
+/// of the batch's chain sent.
+fn earlier_file(spool: &Spool, id: &str) -> std::path::PathBuf {
+    spool.dir(State::Cur).join(format!("{id}.delivered"))
+}
+
+/// Before a run of batch `id` starts: when an earlier run of its chain left its
+/// output in cur/ (it was stopped, or build-trigger crashed), keep the
+/// `transfer` records of the files it sent, added to those of the runs before
+/// it, in `cur/<id>.delivered`; return them all.
+fn keep_earlier_deliveries(spool: &Spool, id: &str) -> Vec<u8> {
+    let path = earlier_file(spool, id);
+    let mut kept = fs::read(&path).unwrap_or_default();
+    let out = spool.dir(State::Cur).join(format!("{id}.out"));
+    if let Ok(text) = fs::read(&out) {
+        let mut added = false;
+        for line in text.split(|&b| b == b'\n') {
+            let Ok(r) = std::str::from_utf8(line)
+                .map_err(|_| ())
+                .and_then(|l| Record::parse(l).map_err(|_| ()))
+            else {
+                continue;
+            };
+            if r.is("transfer") && r.str("status") == Some("sent") {
+                kept.extend_from_slice(r.to_line().as_bytes());
+                kept.push(b'\n');
+                added = true;
+            }
+        }
+        if added {
+            let tmp = path.with_extension("delivered.tmp");
+            if fs::write(&tmp, &kept)
+                .and_then(|()| fs::rename(&tmp, &path))
+                .is_err()
+            {
+                let _ = fs::remove_file(&tmp);
+            }
+        }
+    }
+    kept
 }

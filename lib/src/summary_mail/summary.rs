@@ -195,12 +195,19 @@ impl Gather {
                     self.arches.insert(a.clone());
                 }
                 let arch = arch.unwrap_or_else(|| NO_ARCH.into());
-                // A file sent once and failed on a later try is there.
+                // A file sent once is there, and this batch delivered it,
+                // whatever a later try says (unchanged after a rerun of an
+                // interrupted chain, failed).
+                let rank = |s: &str| match s {
+                    "sent" => 2,
+                    "unchanged" => 1,
+                    _ => 0,
+                };
                 let e = self
                     .transfers
                     .entry((arch, file))
                     .or_insert_with(|| (status.to_string(), dest.clone()));
-                if e.0 == "failed" && status != "failed" {
+                if rank(status) > rank(&e.0) {
                     *e = (status.to_string(), dest);
                 }
                 self.something = true;
