@@ -62,6 +62,10 @@ pub struct Args {
     /// redistributed) or all; without --source.
     #[arg(long, value_enum, value_name = "DIR", default_value = "ftp")]
     pub from: Repo,
+    /// Where the batches' log directories are, in which rsync-list journals what
+    /// it delivered [default: PORTSDIR/logs/MACHINE_ARCH, without --source].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     #[command(flatten)]
     pub host: HostArgs,
     /// Where to copy to: a directory, or host:path over the remote shell.
@@ -344,11 +348,15 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
 
     // Where the files are: --source, else this host's repository as make has it
     // (after the input went through, so that a make that fails loses no record).
+    let mut log_root = args.log_dir.clone();
     let source = match &set.source {
         Some(s) => s.clone(),
         None if text => PathBuf::new(),
         None => match args.host.resolve() {
-            Ok(h) => h.packages(args.from.dir()),
+            Ok(h) => {
+                log_root.get_or_insert_with(|| args.host.ports_dir.join("logs").join(&h.arch));
+                h.packages(args.from.dir())
+            }
             Err(e @ Error::Command { .. }) => {
                 let m = format!("{e}: the repository is unknown: nothing transferred");
                 diag.error(&m);
@@ -400,6 +408,21 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     }
 
     let dest = set.dest.clone().unwrap_or_default();
+    // The batch's journal of deliveries, when there is a batch and a log
+    // directory: what an earlier, interrupted run of the batch delivered is
+    // `sent` again (the rerun finds it unchanged), never lost from the mail.
+    let mut journal = match (&log_root, &set.batch, args.dry_run) {
+        (Some(root), Some(b), false) => match Delivered::open(&root.join(b)) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                diag.warn(format_args!(
+                    "warning: {e}: what this run delivers is not journaled"
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.entries.len()];
     for (s, src) in plan.sources.iter().enumerate() {
         // The files of this directory that are there; the others fail now.
@@ -429,10 +452,24 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             continue;
         }
         let list: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
-        let got = transfer(args, src, &dest, &list, diag);
-        for ((i, _), o) in names.iter().zip(got) {
+        let earlier = journal
+            .as_ref()
+            .map(|j| j.earlier.clone())
+            .unwrap_or_default();
+        let got = transfer(args, src, &dest, &list, diag, journal.as_mut());
+        for ((i, n), o) in names.iter().zip(got) {
+            // Unchanged, but delivered by an earlier run of this batch.
+            let o = match o {
+                Outcome::Unchanged if earlier.contains(&(dest.clone(), n.to_string())) => {
+                    Outcome::Sent
+                }
+                o => o,
+            };
             outcomes[*i] = Some(o);
         }
+    }
+    if let Some(j) = journal.as_mut() {
+        j.sync(diag);
     }
 
     for n in &mut notices {
@@ -601,7 +638,14 @@ fn dest_dir(dest: &str) -> String {
 }
 
 /// Run rsync once for the files `names` of `src`; their outcomes, in order.
-fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) -> Vec<Outcome> {
+fn transfer(
+    args: &Args,
+    src: &Path,
+    dest: &str,
+    names: &[&str],
+    diag: &Diag,
+    mut journal: Option<&mut Delivered>,
+) -> Vec<Outcome> {
     let program = args.rsync.to_string_lossy().into_owned();
     let failed_all = |m: String| -> Vec<Outcome> {
         diag.error(format_args!(
@@ -672,6 +716,9 @@ fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) ->
             if let Some((sent, name)) = parse_item(line.trim_end_matches(['\n', '\r'])) {
                 if sent {
                     diag.progress(format_args!("sent {name} to {dest}"));
+                    if let Some(j) = journal.as_deref_mut() {
+                        j.add(dest, name, diag);
+                    }
                 }
                 *reported.entry(name.to_string()).or_default() |= sent;
             }
@@ -780,6 +827,58 @@ fn transfer(args: &Args, src: &Path, dest: &str, names: &[&str], diag: &Diag) ->
         diag.error(format_args!("{} to {dest}: {whole}", src.display()));
     }
     outcomes
+}
+
+/// The journal of what the runs of a batch delivered, `<log-dir>/<batch>/
+/// delivered`: a line `<dest> TAB <file>` for each file rsync named as sent,
+/// appended as rsync names it (a run killed on the way keeps what it sent).
+struct Delivered {
+    path: PathBuf,
+    file: fs::File,
+    /// What earlier runs wrote: (dest, file).
+    earlier: HashSet<(String, String)>,
+}
+
+impl Delivered {
+    fn open(dir: &Path) -> Result<Delivered, String> {
+        let path = dir.join("delivered");
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let earlier = String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(d, f)| (d.to_string(), f.to_string()))
+            .collect();
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Delivered {
+            path,
+            file,
+            earlier,
+        })
+    }
+
+    fn add(&mut self, dest: &str, file: &str, diag: &Diag) {
+        if dest.contains(['\t', '\n']) {
+            return;
+        }
+        if let Err(e) = writeln!(self.file, "{dest}\t{file}") {
+            diag.warn(format_args!("warning: {}: {e}", self.path.display()));
+        }
+    }
+
+    fn sync(&mut self, diag: &Diag) {
+        if let Err(e) = self.file.sync_all() {
+            diag.warn(format_args!("warning: {}: {e}", self.path.display()));
+        }
+    }
 }
 
 /// `rsync -a --copy-links --files-from=LIST --out-format='%i %b %n' [MORE]

@@ -932,3 +932,135 @@ fn a_rerun_keeps_what_the_interrupted_run_delivered() {
     assert!(!mail.stdout.contains("tor-0.4.8.12.tgz"), "{}", mail.stdout);
     assert!(!mail.stdout.contains("nothing"), "{}", mail.stdout);
 }
+
+/// Fault injection: 30 batches through the real chain (clean-env, build-list,
+/// collect-built, rsync-list to a signing directory of the batch's own), the
+/// build-trigger killed with SIGKILL at a random moment of each and started
+/// again.  For every batch, the files its mail lists as sent are exactly the
+/// files that reached its signing directory, whichever run delivered them.
+#[test]
+fn thirty_random_kills_every_mail_matches_the_signing_directory() {
+    let c = SampleCopy::new();
+    let w = World::new();
+    let db = c.dir.path().join("pkgdb");
+    write_files(&db, &[("rsync-3.2.7/+CONTENTS", "@name rsync-3.2.7\n")]);
+    let sign = w.dir.path().join("sign");
+    std::fs::create_dir_all(&sign).unwrap();
+    let chain = w.chain(
+        "chain",
+        &[
+            "clean-env --keep rsync",
+            // devel/slow built again every batch: a chain of a second or two.
+            "build-list --also devel/slow",
+            "collect-built",
+            "rsync-list @/sign/${PORTFLOW_BATCH}",
+        ],
+    );
+    let bindir = bin("clean-env").parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (pi, pd, pa) = (
+        standin("pkg_info"),
+        standin("pkg_delete"),
+        standin("pkg_add"),
+    );
+    let dbs = s(&db).to_string();
+    let mut env: Vec<(&str, &str)> = c
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "MACHINE_ARCH")
+        .collect();
+    env.extend([
+        ("PATH", path.as_str()),
+        ("PKG_INFO", pi.as_str()),
+        ("PKG_DELETE", pd.as_str()),
+        ("PKG_ADD", pa.as_str()),
+        ("PKG_DBDIR", dbs.as_str()),
+    ]);
+    let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=1"];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut killed_mid_chain = 0;
+    for i in 0..30 {
+        let id = format!("k{i:02}");
+        let input =
+            format!("{{\"kind\":\"batch\",\"v\":1,\"id\":\"{id}\"}}\nmisc/plain\nnet/tor\n");
+        let mut first = w.watch(&chain, &settings, &env);
+        let sub = run("build-trigger", &w.args("submit", &[]), &input, &[]);
+        assert_eq!(sub.code, 0, "{}", sub.stderr);
+        std::thread::sleep(Duration::from_millis(next() % 1800));
+        if w.spool.join(format!("cur/{id}.jsonl")).exists() {
+            killed_mid_chain += 1;
+        }
+        first.child.kill().expect("kill -9");
+        let _ = first.child.wait();
+        let mut second = w.watch(&chain, &settings, &env);
+        let waited = run(
+            "build-trigger",
+            &w.args("wait", &["--timeout", "60s", &id]),
+            "",
+            &[],
+        );
+        assert_eq!(
+            waited.code,
+            0,
+            "{id}: {}\n{}",
+            waited.stdout,
+            second.stderr()
+        );
+        assert_eq!(second.term(), 0);
+        let mail = run(
+            "summary-mail",
+            &[
+                "--print",
+                "--from",
+                "b@example.org",
+                "--to",
+                "p@example.org",
+            ],
+            &waited.stdout,
+            &[],
+        );
+        assert!(
+            mail.code == 0,
+            "{id}: {}\n{}\nrecords:\n{}\nsecond:\n{}",
+            mail.stderr,
+            mail.stdout,
+            waited.stdout,
+            second.stderr()
+        );
+        let listed: std::collections::BTreeSet<String> = mail
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("amd64\t"))
+            .filter(|f| f.ends_with(".tgz"))
+            .map(str::to_string)
+            .collect();
+        let arrived: std::collections::BTreeSet<String> = std::fs::read_dir(sign.join(&id))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(!arrived.is_empty(), "{id}: nothing arrived");
+        assert_eq!(
+            listed, arrived,
+            "{id}: the mail and the signing directory differ\n{}",
+            mail.stdout
+        );
+    }
+    // The kills fell in the middle of chains, not only before or after.
+    assert!(
+        killed_mid_chain >= 10,
+        "only {killed_mid_chain} kills mid-chain"
+    );
+}
