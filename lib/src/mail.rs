@@ -115,16 +115,22 @@ impl Transport {
     /// Hand one message over.  `Ok` means it was accepted (the SMTP server said
     /// 250 to the data, sendmail exited 0, the file is in `new/`); the path is the
     /// file delivered into a maildir.
-    pub fn send(&self, mail: &Mail) -> Result<Option<PathBuf>, String> {
+    pub fn send(&self, mail: &Mail) -> Result<Option<PathBuf>, SendError> {
+        self.send_inner(mail)
+            .map_err(|(message, permanent)| SendError { message, permanent })
+    }
+
+    fn send_inner(&self, mail: &Mail) -> Result<Option<PathBuf>, (String, bool)> {
+        let transient = |m: String| (m, false);
         let envelope = Envelope::new(Some(mail.from.clone()), mail.to.clone())
-            .map_err(|e| format!("bad envelope: {e}"))?;
+            .map_err(|e| (format!("bad envelope: {e}"), true))?;
         match self {
             Transport::Smtp { host, port, tls } => {
                 let tls = match tls {
                     TlsMode::Never => Tls::None,
                     mode => {
                         let p = TlsParameters::new(host.clone())
-                            .map_err(|e| format!("TLS for {host}: {e}"))?;
+                            .map_err(|e| transient(format!("TLS for {host}: {e}")))?;
                         if *mode == TlsMode::Required {
                             Tls::Required(p)
                         } else {
@@ -141,9 +147,13 @@ impl Transport {
                 // line: the message's own last line end would be a blank line.
                 let wire = crlf(&mail.bytes);
                 let wire = wire.strip_suffix(b"\r\n").unwrap_or(&wire);
-                t.send_raw(&envelope, wire)
-                    .map(|_| None)
-                    .map_err(|e| format!("{}: {}", self.describe(), error_chain(&e)))
+                // A 5xx answer is for good: sending it again changes nothing.
+                t.send_raw(&envelope, wire).map(|_| None).map_err(|e| {
+                    (
+                        format!("{}: {}", self.describe(), error_chain(&e)),
+                        e.is_permanent(),
+                    )
+                })
             }
             Transport::Sendmail(p) => SendmailTransport::new_with_command(p.as_os_str())
                 .send_raw(&envelope, &mail.bytes)
@@ -156,27 +166,57 @@ impl Transport {
                         .strip_prefix("internal client error:")
                         .map(str::trim)
                         .unwrap_or(text);
-                    if text.is_empty() {
+                    transient(if text.is_empty() {
                         format!(
                             "{}: failed, with nothing on its standard error",
                             p.display()
                         )
                     } else {
                         format!("{}: failed: {text}", p.display())
-                    }
+                    })
                 }),
             Transport::Maildir(d) => deliver(d, &mail.bytes)
                 .map(Some)
-                .map_err(|e| format!("{}: {e}", d.display())),
+                .map_err(|e| transient(format!("{}: {e}", d.display()))),
             Transport::Print => {
                 let mut out = io::stdout().lock();
                 out.write_all(&mail.bytes)
                     .and_then(|()| out.flush())
                     .map(|()| None)
-                    .map_err(|e| format!("stdout: {e}"))
+                    .map_err(|e| transient(format!("stdout: {e}")))
             }
         }
     }
+}
+
+/// Why a transport did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    pub message: String,
+    /// Refused for good (an SMTP 5xx answer, a bad envelope): trying again
+    /// changes nothing.
+    pub permanent: bool,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where an outbox keeps the messages refused for good, apart from those
+/// waiting: `<outbox>/bad/`.
+pub fn bad_dir(outbox: &Path) -> PathBuf {
+    outbox.join("bad")
+}
+
+/// Move a message of the outbox to its `bad/` directory; the new path.
+pub fn set_apart(outbox: &Path, path: &Path) -> io::Result<PathBuf> {
+    let dir = bad_dir(outbox);
+    fs::create_dir_all(&dir)?;
+    let to = dir.join(path.file_name().unwrap_or_default());
+    fs::rename(path, &to)?;
+    Ok(to)
 }
 
 /// An error and its sources, joined by `: `.
@@ -519,6 +559,13 @@ pub enum Flushed {
     },
     /// The transport refused it: it stays, and so do the messages after it.
     Refused { path: PathBuf, error: String },
+    /// The transport refused it for good: it is moved to `bad/` (its new path),
+    /// and the flush goes on with the others.
+    Rejected {
+        path: PathBuf,
+        error: String,
+        moved: Option<io::Error>,
+    },
     /// It cannot be read or is not a message: it stays, the flush goes on.
     Bad { path: PathBuf, error: String },
 }
@@ -566,8 +613,26 @@ pub fn flush(
                 }),
                 Err(error) => report(Flushed::NotRemoved { path, mail, error }),
             },
-            Err(error) => {
-                report(Flushed::Refused { path, error });
+            Err(e) if e.permanent => match set_apart(outbox, &path) {
+                Ok(to) => report(Flushed::Rejected {
+                    path: to,
+                    error: e.message,
+                    moved: None,
+                }),
+                Err(m) => {
+                    report(Flushed::Rejected {
+                        path,
+                        error: e.message,
+                        moved: Some(m),
+                    });
+                    break;
+                }
+            },
+            Err(e) => {
+                report(Flushed::Refused {
+                    path,
+                    error: e.message,
+                });
                 break;
             }
         }

@@ -15,7 +15,7 @@ arrival order, across restarts.  The files are on disk before the server says
 
 --starttls CERT KEY offers STARTTLS with that certificate.  --reject "CODE TEXT"
 answers every DATA with that reply (such as "451 4.3.0 try again later") and
-keeps nothing.
+keeps nothing; with --reject-containing TEXT, only the messages that hold TEXT.
 """
 
 import argparse
@@ -33,14 +33,19 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, directory, reject):
+    def __init__(self, directory, reject, containing):
         self.dir = directory
         self.reject = reject
+        self.containing = containing.encode("utf-8") if containing else None
         self.n = 0
 
     async def handle_DATA(self, server, session, envelope):
         if self.reject:
-            return self.reject
+            data = envelope.original_content or envelope.content or b""
+            if isinstance(data, str):
+                data = data.encode("utf-8", "surrogateescape")
+            if self.containing is None or self.containing in data:
+                return self.reject
         self.n += 1
         ident = "%020d-%d-%04d" % (time.time_ns(), os.getpid(), self.n)
         raw = envelope.original_content or envelope.content or b""
@@ -91,6 +96,7 @@ def main():
     p.add_argument("--dir", required=True)
     p.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     p.add_argument("--reject")
+    p.add_argument("--reject-containing")
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
 
@@ -99,7 +105,7 @@ def main():
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(a.starttls[0], a.starttls[1])
 
-    handler = Handler(a.dir, a.reject)
+    handler = Handler(a.dir, a.reject, a.reject_containing)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 

@@ -59,6 +59,8 @@ pub struct Options {
     /// Answer every DATA with this reply, such as `451 4.3.0 try again later`,
     /// and keep nothing.
     pub reject: Option<String>,
+    /// With `reject`, only the messages that hold this text.
+    pub reject_containing: Option<String>,
 }
 
 /// One message as the server received it.
@@ -194,6 +196,9 @@ impl Smtpd {
             }
             if let Some(r) = &self.opts.reject {
                 cmd.args(["--reject", r]);
+            }
+            if let Some(c) = &self.opts.reject_containing {
+                cmd.args(["--reject-containing", c]);
             }
             let stderr = std::fs::File::create(&log).expect("create the server's log");
             let mut child = cmd

@@ -1065,3 +1065,79 @@ fn summary_mail_never_reads_a_file_a_record_names() {
         out.stdout
     );
 }
+
+/// A mail the server refuses for good (5xx) never blocks the outbox: sent
+/// directly, it is kept apart in `bad/`; in a flush, it is moved there and the
+/// mails after it are sent.
+#[test]
+fn summary_mail_refused_for_good_is_kept_apart_and_the_others_go() {
+    let t = tempfile::tempdir().unwrap();
+    let mut smtpd = Smtpd::start_with(Options {
+        reject: Some("550 5.7.1 not wanted here".into()),
+        reject_containing: Some("Subject: unwanted".into()),
+        ..Options::default()
+    });
+    let outbox = t.path().join("outbox");
+    let addr = smtpd.addr();
+    let input = two_arch_batch(t.path());
+    // Directly: refused for good, exit 1, kept in bad/, not queued.
+    let out = run(
+        "summary-mail",
+        &mail_args(&outbox, &["--smtp", &addr, "--subject", "unwanted"]),
+        &input,
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not wanted here") && out.stderr.contains("refused for good"),
+        "{}",
+        out.stderr
+    );
+    let r = &out.records()[0];
+    assert_eq!(r["status"], "rejected");
+    assert_eq!(
+        PathBuf::from(r["path"].as_str().unwrap()).parent(),
+        Some(outbox.join("bad").as_path())
+    );
+    assert_eq!(std::fs::read_dir(outbox.join("new")).unwrap().count(), 0);
+
+    // In the outbox: an unwanted mail first, a good one after it (saved while
+    // the server was down).
+    smtpd.stop();
+    for subject in ["unwanted again", "wanted"] {
+        let out = run(
+            "summary-mail",
+            &mail_args(&outbox, &["--smtp", &addr, "--subject", subject]),
+            &input,
+            &[],
+        );
+        assert_eq!(out.code, 75, "{}", out.stderr);
+    }
+    smtpd.restart_with(Options {
+        reject: Some("550 5.7.1 not wanted here".into()),
+        reject_containing: Some("Subject: unwanted".into()),
+        ..Options::default()
+    });
+    let out = run(
+        "summary-mail",
+        &["--flush", "--smtp", &addr, "--outbox", s(&outbox)],
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("kept apart in"), "{}", out.stderr);
+    let got = smtpd.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("Subject"), Some("wanted"));
+    assert_eq!(std::fs::read_dir(outbox.join("new")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(outbox.join("bad")).unwrap().count(), 2);
+    assert_eq!(out.records().len(), 1);
+    // Nothing left to send: the bad ones are not tried again.
+    let again = run(
+        "summary-mail",
+        &["--flush", "--smtp", &addr, "--outbox", s(&outbox)],
+        "",
+        &[],
+    );
+    assert_eq!(again.code, 3, "{}", again.stderr);
+}

@@ -268,6 +268,29 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 record.set("path", p.display().to_string());
             }
         }
+        Err(e) if e.permanent => {
+            // Refused for good: kept apart in the outbox's bad/, never in the
+            // queue it would block.
+            let kept = save(&setup, &mail).and_then(|p| {
+                let outbox = setup.outbox.as_deref().unwrap_or(Path::new("."));
+                mail::set_apart(outbox, &p).map_err(|e| format!("{}: {e}", p.display()))
+            });
+            match kept {
+                Ok(path) => {
+                    diag.error(format_args!(
+                        "{e}: refused for good; the mail is kept in {}",
+                        path.display()
+                    ));
+                    record.set("status", "rejected");
+                    record.set("message", e.message.as_str());
+                    record.set("path", path.display().to_string());
+                }
+                Err(se) => {
+                    diag.error(format_args!("{e}; and the mail could not be kept: {se}"));
+                    lost = true;
+                }
+            }
+        }
         Err(e) => match save(&setup, &mail) {
             Ok(path) => {
                 diag.warn(format_args!(
@@ -409,6 +432,7 @@ fn flush(setup: &Setup, diag: &Diag) -> Result<Exit, Error> {
     let mut out = Output::stdout();
     let mut sent = 0usize;
     let mut refused = false;
+    let mut rejected = false;
     let mut write_err = None;
     mail::flush(outbox, &setup.transport, |f| match f {
         Flushed::Sent {
@@ -442,6 +466,19 @@ fn flush(setup: &Setup, diag: &Diag) -> Result<Exit, Error> {
                 path.display()
             ));
         }
+        Flushed::Rejected { path, error, moved } => {
+            rejected = true;
+            match moved {
+                None => diag.error(format_args!(
+                    "{error}: refused for good: kept apart in {}; the others go on",
+                    path.display()
+                )),
+                Some(m) => diag.error(format_args!(
+                    "{error}: refused for good, and {} cannot be moved to bad/ ({m}): it and the mails after it stay",
+                    path.display()
+                )),
+            }
+        }
         Flushed::Bad { path, error } => {
             diag.error(format_args!(
                 "{}: not a mail that can be sent ({error}); left in the outbox",
@@ -456,6 +493,8 @@ fn flush(setup: &Setup, diag: &Diag) -> Result<Exit, Error> {
     Ok(if refused {
         diag.finish(Exit::Success);
         Exit::TempFail
+    } else if rejected {
+        diag.finish(Exit::Failed)
     } else if sent == 0 {
         diag.finish(Exit::NothingToDo)
     } else {
