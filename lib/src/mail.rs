@@ -19,15 +19,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::address::Envelope;
 use lettre::message::{Mailbox, Mailboxes};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{Address, SendmailTransport, SmtpTransport, Transport as _};
+use lettre::{Address, SmtpTransport, Transport as _};
 
 use crate::Error;
 
 /// The sendmail program of OpenBSD (and of most Unix systems).
 pub const SENDMAIL: &str = "/usr/sbin/sendmail";
 
-/// How long one SMTP command may wait for the server.
-pub const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a transport may take by default: one SMTP command (the banner
+/// included) waiting for the server, or a whole sendmail run.
+pub const MAIL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// When an SMTP connection is encrypted with STARTTLS.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,12 +116,16 @@ impl Transport {
     /// Hand one message over.  `Ok` means it was accepted (the SMTP server said
     /// 250 to the data, sendmail exited 0, the file is in `new/`); the path is the
     /// file delivered into a maildir.
-    pub fn send(&self, mail: &Mail) -> Result<Option<PathBuf>, SendError> {
-        self.send_inner(mail)
+    pub fn send(&self, mail: &Mail, timeout: Duration) -> Result<Option<PathBuf>, SendError> {
+        self.send_inner(mail, timeout)
             .map_err(|(message, permanent)| SendError { message, permanent })
     }
 
-    fn send_inner(&self, mail: &Mail) -> Result<Option<PathBuf>, (String, bool)> {
+    fn send_inner(
+        &self,
+        mail: &Mail,
+        timeout: Duration,
+    ) -> Result<Option<PathBuf>, (String, bool)> {
         let transient = |m: String| (m, false);
         let envelope = Envelope::new(Some(mail.from.clone()), mail.to.clone())
             .map_err(|e| (format!("bad envelope: {e}"), true))?;
@@ -141,7 +146,7 @@ impl Transport {
                 let t = SmtpTransport::builder_dangerous(host.as_str())
                     .port(*port)
                     .tls(tls)
-                    .timeout(Some(SMTP_TIMEOUT))
+                    .timeout(Some(timeout))
                     .build();
                 // lettre ends the data with "\r\n.\r\n" whatever its last
                 // line: the message's own last line end would be a blank line.
@@ -155,26 +160,9 @@ impl Transport {
                     )
                 })
             }
-            Transport::Sendmail(p) => SendmailTransport::new_with_command(p.as_os_str())
-                .send_raw(&envelope, &mail.bytes)
+            Transport::Sendmail(p) => sendmail(p, &envelope, &mail.bytes, timeout)
                 .map(|()| None)
-                .map_err(|e| {
-                    // lettre says "internal client error: <its stderr>".
-                    let text = error_chain(&e);
-                    let text = text.trim_end();
-                    let text = text
-                        .strip_prefix("internal client error:")
-                        .map(str::trim)
-                        .unwrap_or(text);
-                    transient(if text.is_empty() {
-                        format!(
-                            "{}: failed, with nothing on its standard error",
-                            p.display()
-                        )
-                    } else {
-                        format!("{}: failed: {text}", p.display())
-                    })
-                }),
+                .map_err(transient),
             Transport::Maildir(d) => deliver(d, &mail.bytes)
                 .map(Some)
                 .map_err(|e| transient(format!("{}: {e}", d.display()))),
@@ -187,6 +175,84 @@ impl Transport {
             }
         }
     }
+}
+
+/// Run `sendmail -i -f FROM -- TO...` with the message on its standard input,
+/// within `timeout` (a sendmail that never answers is killed, with its process
+/// group, and the message stays for later).
+fn sendmail(p: &Path, envelope: &Envelope, bytes: &[u8], timeout: Duration) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(p);
+    cmd.arg("-i");
+    if let Some(from) = envelope.from() {
+        cmd.arg("-f").arg(from);
+    }
+    cmd.arg("--");
+    for to in envelope.to() {
+        cmd.arg(to);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("{}: cannot run it: {e}", p.display()))?;
+    // Written and read by threads: a sendmail that does not read, or writes
+    // much, never blocks the wait below.
+    let input = child.stdin.take().map(|mut w| {
+        let data = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+        })
+    });
+    let errors = child.stderr.take().map(|r| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = io::Read::read_to_end(&mut io::Read::take(r, 64 * 1024), &mut v);
+            v
+        })
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if start.elapsed() >= timeout => {
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{}: no answer in {}s: killed",
+                    p.display(),
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("{}: {e}", p.display())),
+        }
+    };
+    if let Some(t) = input {
+        let _ = t.join();
+    }
+    let err = errors.and_then(|t| t.join().ok()).unwrap_or_default();
+    if status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&err);
+    let text = text.trim();
+    Err(if text.is_empty() {
+        format!(
+            "{}: failed ({status}), with nothing on its standard error",
+            p.display()
+        )
+    } else {
+        format!("{}: failed ({status}): {text}", p.display())
+    })
 }
 
 /// Why a transport did not take a message.
@@ -577,6 +643,7 @@ pub enum Flushed {
 pub fn flush(
     outbox: &Path,
     transport: &Transport,
+    timeout: Duration,
     mut report: impl FnMut(Flushed),
 ) -> Result<(), Error> {
     fs::create_dir_all(outbox).map_err(|e| Error::io(outbox, e))?;
@@ -604,7 +671,7 @@ pub fn flush(
                 continue;
             }
         };
-        match transport.send(&mail) {
+        match transport.send(&mail, timeout) {
             Ok(delivered) => match fs::remove_file(&path) {
                 Ok(()) => report(Flushed::Sent {
                     path,

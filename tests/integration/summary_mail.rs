@@ -1141,3 +1141,60 @@ fn summary_mail_refused_for_good_is_kept_apart_and_the_others_go() {
     );
     assert_eq!(again.code, 3, "{}", again.stderr);
 }
+
+/// No transport hangs summary-mail: a sendmail that never answers is killed at
+/// the --timeout, an SMTP server that accepts and never says its banner times
+/// out; both keep the mail in the outbox (75).
+#[test]
+fn summary_mail_never_hangs_on_a_silent_transport() {
+    let t = tempfile::tempdir().unwrap();
+    let input = two_arch_batch(t.path());
+    let outbox = t.path().join("outbox");
+    // A sendmail that sleeps (in a process of its own: its group goes too).
+    let sendmail = t.path().join("sendmail");
+    std::fs::write(&sendmail, "#!/bin/sh\nsleep 300 &\nwait\n").unwrap();
+    std::fs::set_permissions(&sendmail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let flag = format!("--sendmail={}", s(&sendmail));
+    let start = std::time::Instant::now();
+    let out = run(
+        "summary-mail",
+        &mail_args(&outbox, &[&flag, "--timeout", "2s"]),
+        &input,
+        &[],
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(15), "hung");
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no answer in 2s: killed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.records()[0]["status"], "saved");
+
+    // An SMTP server that accepts and says nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().take(1) {
+            held.push(c);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        drop(held);
+    });
+    let start = std::time::Instant::now();
+    let out = run(
+        "summary-mail",
+        &mail_args(&outbox, &["--smtp", &addr, "--timeout", "2s"]),
+        &input,
+        &[],
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(15),
+        "hung on the banner"
+    );
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert_eq!(out.records()[0]["status"], "saved");
+    assert_eq!(std::fs::read_dir(outbox.join("new")).unwrap().count(), 2);
+    drop(holder);
+}

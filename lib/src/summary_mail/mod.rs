@@ -64,6 +64,10 @@ pub struct Args {
     /// STARTTLS on SMTP: opportunistic (when offered), required, or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "opportunistic")]
     pub tls: TlsMode,
+    /// How long the transport may take: each SMTP command, the server's banner
+    /// included, or the whole sendmail run (30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::build_list::parse_duration)]
+    pub timeout: std::time::Duration,
     /// Send through a sendmail program [the default transport: /usr/sbin/sendmail].
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = SENDMAIL)]
     pub sendmail: Option<PathBuf>,
@@ -108,6 +112,7 @@ pub fn main() -> std::process::ExitCode {
 /// The settings checked before anything is read.
 struct Setup {
     transport: Transport,
+    timeout: std::time::Duration,
     from: Mailbox,
     to: Vec<Mailbox>,
     outbox: Option<PathBuf>,
@@ -169,6 +174,7 @@ fn setup(args: &Args) -> Result<Setup, Error> {
     });
     Ok(Setup {
         transport,
+        timeout: args.timeout,
         from,
         to,
         outbox,
@@ -256,7 +262,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     }
     let sent = match setup.transport {
         Transport::Print => Ok(None),
-        _ => setup.transport.send(&mail),
+        _ => setup.transport.send(&mail, setup.timeout),
     };
     match sent {
         Ok(path) => {
@@ -434,7 +440,7 @@ fn flush(setup: &Setup, diag: &Diag) -> Result<Exit, Error> {
     let mut refused = false;
     let mut rejected = false;
     let mut write_err = None;
-    mail::flush(outbox, &setup.transport, |f| match f {
+    mail::flush(outbox, &setup.transport, setup.timeout, |f| match f {
         Flushed::Sent {
             mail, delivered, ..
         } => {
