@@ -984,3 +984,109 @@ fn loop_goes_on_while_the_update_brings_changes() {
     assert_eq!((out.code, out.stderr.as_str()), (3, ""));
     assert_eq!((batches(tp), mails(tp)), (3, 2));
 }
+
+/// The coordinator killed while sendmail delivers the batch's mail: the next
+/// run finishes the batch without sending it again (it may have gone out); it
+/// keeps the mail in the batch directory and says so.
+#[test]
+fn a_mail_handed_over_when_the_run_died_is_never_sent_twice() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    let db = crate::fixture::sample_db(tp);
+    // A sendmail that delivers (one line per mail), then kills the coordinator
+    // (the parent of its parent, summary-mail) before it answers.
+    let deliveries = tp.join("deliveries");
+    let sendmail = tp.join("sendmail");
+    fs::write(
+        &sendmail,
+        format!(
+            "#!/bin/sh\ncat > /dev/null\necho delivered >> '{}'\n\
+             coordinator=$(awk '{{print $4}}' /proc/$PPID/stat)\n\
+             [ -e '{}' ] || {{ touch '{}'; kill -KILL \"$coordinator\"; }}\n\
+             exit 0\n",
+            s(&deliveries),
+            s(&tp.join("killed")),
+            s(&tp.join("killed"))
+        ),
+    )
+    .expect("write sendmail");
+    assert!(Command::new("chmod")
+        .arg("+x")
+        .arg(&sendmail)
+        .status()
+        .expect("chmod")
+        .success());
+    let config = small_config(
+        tp,
+        "[\"echo\", \"P net/curl/Makefile\"]",
+        &format!("sqlports = \"{}\"\nprefetch = false\n", s(&db)),
+    );
+    let text = fs::read_to_string(&config).expect("read config");
+    let maildir = format!("maildir = \"{}\"", s(&tp.join("mail")));
+    fs::write(
+        &config,
+        text.replace(&maildir, &format!("sendmail = \"{}\"", s(&sendmail))),
+    )
+    .expect("write config");
+    // The build host: a watcher whose chain passes the records on.
+    let chain = tp.join("chain");
+    fs::write(&chain, "cat\n").expect("write chain");
+    let mut watch = Command::new(bin("build-trigger"))
+        .args([
+            "watch",
+            "--spool",
+            &s(&tp.join("spool")),
+            "--chain",
+            &s(&chain),
+        ])
+        .env("PATH", test_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("build-trigger watch");
+    let first = wait_for(
+        spawn({
+            let mut c = Command::new(bin("build-coordinator"));
+            c.args(["run", "--config", &s(&config)])
+                .env("PATH", test_path());
+            c
+        }),
+        Duration::from_secs(60),
+    );
+    assert!(tp.join("killed").exists(), "sendmail never ran: {first:?}");
+    assert_eq!(
+        fs::read_to_string(&deliveries).unwrap_or_default(),
+        "delivered\n"
+    );
+    // The next run finishes the batch: no second delivery.
+    let out = coordinator(&["run", "--config", &s(&config)]);
+    let _ = watch.kill();
+    let _ = watch.wait();
+    // (Here nothing was built, the chain only passes records: exit 4 says
+    // that first.)
+    assert!(matches!(out.code, 1 | 4), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "stopped while it handed the mail over; it may have been sent: not sent again"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(&deliveries).unwrap_or_default(),
+        "delivered\n"
+    );
+    let batch = fs::read_dir(tp.join("work"))
+        .expect("work")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("list.jsonl").is_file())
+        .expect("the batch directory");
+    let kept: Vec<_> = fs::read_dir(batch.join("mail.unsent/new"))
+        .expect("the mail kept")
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert!(!batch.join("mail.handover").exists());
+    assert!(batch.join("mail.jsonl").is_file());
+}

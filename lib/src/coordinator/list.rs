@@ -263,7 +263,11 @@ pub fn prefetch(
     notices: &mut Vec<Record>,
 ) -> Result<bool, Error> {
     let prog = program("build-list");
-    let out_path = b.path(FETCH);
+    // The records go to a file of their own name until the prefetch is over,
+    // then to fetch.jsonl: a run killed during the prefetch leaves no
+    // fetch.jsonl, and the next run does it again (build-list's journal of the
+    // batch skips what was fetched).
+    let out_path = b.path(&format!("{FETCH}.part"));
     let log_path = b.path(FETCH_LOG);
     let out = File::create(&out_path).map_err(|e| Error::io(&out_path, e))?;
     let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
@@ -284,6 +288,9 @@ pub fn prefetch(
         .stdout(out)
         .stderr(log)
         .status();
+    if status.is_ok() {
+        fs::rename(&out_path, b.path(FETCH)).map_err(|e| Error::io(b.path(FETCH), e))?;
+    }
     let problem = match status {
         Ok(s) if matches!(s.code(), Some(0) | Some(3)) => return Ok(false),
         // Failed fetches: in the records, which go to the summary.

@@ -16,6 +16,12 @@ pub const SUMMARY: &str = "summary.jsonl";
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const MAIL_RECORD: &str = "mail.jsonl";
 pub const MAIL_TEXT: &str = "mail.txt";
+/// Written before summary-mail is given the mail, removed once its record is
+/// kept: found without `mail.jsonl`, a run stopped while the mail was handed
+/// over, and it may have gone out.
+pub const HANDOVER: &str = "mail.handover";
+/// Where the mail of such a batch is put instead of being sent again.
+pub const UNSENT: &str = "mail.unsent";
 
 /// What the mail step says.
 #[derive(Debug, Default)]
@@ -104,7 +110,20 @@ pub fn summarize(
     if let Some(s) = &mail.alarm_subject {
         cmd.arg("--alarm-subject").arg(s);
     }
-    match &mail.transport {
+    // A mail an interrupted run was handing over may have gone out: it is never
+    // sent twice; it is kept in the batch directory for a person to look at.
+    let interrupted = b.path(HANDOVER).exists() && !b.path(MAIL_RECORD).exists();
+    let transport = if interrupted {
+        c.diag.error(format_args!(
+            "batch {}: an earlier run stopped while it handed the mail over; it may have been sent: not sent again, kept in {} (send it by hand if it did not arrive)",
+            b.id,
+            b.path(UNSENT).display()
+        ));
+        Transport::Maildir(b.path(UNSENT))
+    } else {
+        mail.transport.clone()
+    };
+    match &transport {
         Transport::Smtp { server, tls } => {
             cmd.arg("--smtp").arg(server).arg("--tls").arg(tls);
         }
@@ -126,6 +145,17 @@ pub fn summarize(
     let json = b.path(SUMMARY_JSON);
     let _ = fs::remove_file(&json);
     cmd.arg("--json").arg(&json).arg(&summary);
+    let print = matches!(transport, Transport::Print);
+    if !print && !interrupted {
+        super::write_atomic(
+            &b.path(HANDOVER),
+            format!(
+                "{}\n",
+                crate::build_list::utc_stamp(std::time::SystemTime::now())
+            )
+            .as_bytes(),
+        )?;
+    }
     let out = cmd
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
@@ -134,7 +164,6 @@ pub fn summarize(
             program: prog.display().to_string(),
             message: format!("cannot run it: {e}"),
         })?;
-    let print = matches!(mail.transport, Transport::Print);
     if print {
         super::write_atomic(&b.path(MAIL_TEXT), &out.stdout)?;
         let mut so = std::io::stdout().lock();
@@ -144,6 +173,11 @@ pub fn summarize(
     } else if !out.stdout.is_empty() {
         super::write_atomic(&b.path(MAIL_RECORD), &out.stdout)?;
     }
+    if interrupted {
+        // Kept, not sent: the batch is over, and the run says it needs a look.
+        m.failed = true;
+    }
+    let _ = fs::remove_file(b.path(HANDOVER));
     m.alarm = fs::read(&json)
         .ok()
         .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
