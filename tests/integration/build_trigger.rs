@@ -637,7 +637,11 @@ fn load_200_batches_from_4_processes_each_run_once() {
         BTreeSet::from(["late.jsonl.tmp".to_string()])
     );
     assert!(w.files("tmp").contains("half.jsonl"));
-    assert_eq!(watch.stderr(), "");
+    // The stray name in new/ is said, once, and never taken.
+    assert_eq!(
+        watch.stderr(),
+        "build-trigger: warning: new/late.jsonl.tmp: not a batch (a batch is <id>.jsonl): never run\n"
+    );
 }
 
 #[test]
@@ -1062,5 +1066,62 @@ fn thirty_random_kills_every_mail_matches_the_signing_directory() {
     assert!(
         killed_mid_chain >= 10,
         "only {killed_mid_chain} kills mid-chain"
+    );
+}
+
+/// Files in new/ that are not batches are never run, and are said: by
+/// `status` (a warning notice) and by the watcher (a warning, once).
+#[test]
+fn strays_in_new_are_reported() {
+    let w = World::new();
+    let chain = w.chain("chain", &["cat"]);
+    write_files(
+        &w.spool,
+        &[
+            ("new/notes.txt", "hello\n"),
+            ("new/-x.jsonl", "{}\n"),
+            (
+                "new/ok1.jsonl",
+                "{\"kind\":\"batch\",\"v\":1,\"id\":\"ok1\"}\n",
+            ),
+        ],
+    );
+    let st = run("build-trigger", &w.args("status", &[]), "", &[]);
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    let recs = records(&st.stdout);
+    let notices: Vec<&str> = of_kind(&recs, "notice")
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(notices.len(), 2, "{}", st.stdout);
+    assert!(notices
+        .iter()
+        .any(|m| m.starts_with("new/notes.txt: not a batch")));
+    assert!(notices
+        .iter()
+        .any(|m| m.starts_with("new/-x.jsonl: not a batch")));
+    assert_eq!(st.stderr.lines().count(), 2, "{}", st.stderr);
+    let once = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &chain]),
+        "",
+        &[],
+    );
+    assert_eq!(once.code, 0, "{}", once.stderr);
+    assert!(
+        once.stderr.contains("new/notes.txt: not a batch"),
+        "{}",
+        once.stderr
+    );
+    assert_eq!(
+        once.stderr.matches("new/notes.txt").count(),
+        1,
+        "{}",
+        once.stderr
+    );
+    assert!(w.spool.join("done/ok1.jsonl").exists());
+    assert!(
+        w.spool.join("new/notes.txt").exists(),
+        "a stray is left alone"
     );
 }

@@ -110,6 +110,30 @@ impl Spool {
             .find(|&st| fs::symlink_metadata(self.file(st, id)).is_ok())
     }
 
+    /// The names in a directory that are no batch: not `<id>.jsonl` with a
+    /// valid id, or not a regular file.  They are never run; `status` and the
+    /// watcher say so.
+    pub fn strays(&self, st: State) -> Vec<String> {
+        let dir = self.dir(st);
+        let mut v: Vec<String> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let ok = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".jsonl"))
+                    .is_some_and(|id| check_batch(id).is_ok())
+                    && e.file_type().is_ok_and(|t| t.is_file());
+                !ok
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The batches of a directory: the `<id>.jsonl` files with a valid id, by
     /// modification time (the order they were submitted), then by name.
     pub fn batches(&self, st: State) -> Result<Vec<(String, SystemTime)>, Error> {
@@ -436,10 +460,21 @@ fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
     r
 }
 
-pub fn status(a: &StatusArgs, _diag: &Diag) -> Result<Exit, Error> {
+pub fn status(a: &StatusArgs, diag: &Diag) -> Result<Exit, Error> {
     let spool = Spool::open(&a.spool.spool)?;
     let served = spool.served();
     let mut out = Output::stdout();
+    for name in spool.strays(State::New) {
+        let m = format!(
+            "new/{name}: not a batch (a batch is <id>.jsonl, the id of letters, digits, . _ - +): never run"
+        );
+        diag.warn(format_args!("warning: {m}"));
+        out.record(&Record::notice(
+            super::TOOL,
+            crate::record::Level::Warning,
+            m,
+        ))?;
+    }
     for (id, t) in spool.batches(State::Cur)? {
         let mut r = cur_record(&spool, &id, t);
         // Placed after the heartbeat's fields, before `stages`.

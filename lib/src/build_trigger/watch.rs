@@ -184,6 +184,16 @@ fn next(spool: &Spool, deferred: &HashSet<String>, diag: &Diag) -> Result<Option
         }
         return Ok(Some(Next::Resume(id)));
     }
+    for name in spool.strays(State::New) {
+        if warned_strays()
+            .lock()
+            .is_ok_and(|mut w| w.insert(name.clone()))
+        {
+            diag.warn(format_args!(
+                "warning: new/{name}: not a batch (a batch is <id>.jsonl): never run"
+            ));
+        }
+    }
     for (id, _) in spool.batches(State::New)? {
         let from = spool.file(State::New, &id);
         if let Some(st) = [State::Done, State::Failed]
@@ -303,4 +313,10 @@ fn keep_earlier_deliveries(spool: &Spool, id: &str) -> Vec<u8> {
         }
     }
     kept
+}
+
+/// The names of new/ already warned about: each once per process.
+fn warned_strays() -> &'static std::sync::Mutex<HashSet<String>> {
+    static W: std::sync::OnceLock<std::sync::Mutex<HashSet<String>>> = std::sync::OnceLock::new();
+    W.get_or_init(|| std::sync::Mutex::new(HashSet::new()))
 }
