@@ -171,3 +171,48 @@ fn closed_pipe_is_quiet() {
     assert_eq!(out.stdout.trim(), "0");
     assert_eq!(out.stderr, "");
 }
+
+/// A category alone is no pkgpath (make would build all of it), in every tool
+/// that takes pkgpaths: refused, the rest goes on.
+#[test]
+fn a_category_alone_is_no_pkgpath_anywhere() {
+    let t = tempfile::tempdir().unwrap();
+    let db = crate::pkgpath_expand::db(t.path());
+    let input = "devel\nnet/tor\n";
+    let out = run(
+        "pkgpath-expand",
+        &["--db", db.to_str().unwrap(), "-t"],
+        input,
+        &[],
+    );
+    no_panic(&out);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "pkgpath-expand: stdin:1: invalid pkgpath \"devel\": a port is category/port at least\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.lines(), ["net/tor"]);
+    let c = crate::fixture::SampleCopy::new();
+    let logs = c.dir.path().join("logs");
+    let out = run(
+        "build-list",
+        &["--log-dir", logs.to_str().unwrap(), "-n"],
+        "devel\n",
+        &c.env(),
+    );
+    no_panic(&out);
+    assert!(
+        out.stderr
+            .contains("invalid pkgpath \"devel\": a port is category/port at least"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("\"fullpkgpath\":\"devel\""),
+        "{}",
+        out.stdout
+    );
+}

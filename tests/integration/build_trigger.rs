@@ -1125,3 +1125,54 @@ fn strays_in_new_are_reported() {
         "a stray is left alone"
     );
 }
+
+/// SIGTERM to build-trigger stops everything its chain started: build-list
+/// stops the make it runs in a process group of its own, so that nothing of
+/// the build goes on after a stop; the batch stays in cur/ for the next run.
+#[test]
+fn sigterm_stops_the_make_of_the_chain_too() {
+    let c = SampleCopy::new();
+    let w = World::new();
+    let db = c.dir.path().join("pkgdb");
+    write_files(&db, &[("rsync-3.2.7/+CONTENTS", "@name rsync-3.2.7\n")]);
+    let chain = w.chain("chain", &["build-list", "collect-built"]);
+    let bindir = bin("build-list").parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut env: Vec<(&str, &str)> = c
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "MACHINE_ARCH")
+        .collect();
+    env.push(("PATH", path.as_str()));
+    let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=60"];
+    let input = "{\"kind\":\"batch\",\"v\":1,\"id\":\"term\"}\ndevel/slow\n";
+    let mut watch = w.watch(&chain, &settings, &env);
+    assert_eq!(
+        run("build-trigger", &w.args("submit", &[]), input, &[]).code,
+        0
+    );
+    let logs = c.tree.join("logs/amd64/term");
+    wait_until("devel/slow building", Duration::from_secs(30), || {
+        std::fs::read_to_string(logs.join("devel@slow.log"))
+            .is_ok_and(|t| t.contains("slow: second 1 of 60"))
+    });
+    let make_group = std::fs::read_to_string(logs.join("make.pid"))
+        .expect("make.pid")
+        .trim()
+        .to_string();
+    assert_eq!(watch.term(), 0);
+    groups_gone(&[make_group]);
+    assert!(
+        w.spool.join("cur/term.jsonl").exists(),
+        "the batch stays in cur/"
+    );
+    let slow = std::fs::read_to_string(logs.join("devel@slow.log")).unwrap();
+    assert!(
+        slow.contains("build-list: stopped by a signal: killing make"),
+        "{slow}"
+    );
+}
