@@ -278,7 +278,9 @@ fn build_list_alone(w: &World, program: &Path) -> Result<Sample, String> {
     write(
         &script,
         &format!(
-            "#!/bin/sh\nexec cat {}\n",
+            // The host's settings are asked of the real make; the walk is the
+            // recording.
+            "#!/bin/sh\ncase \"$*\" in *show=*) exec bmake \"$@\";; esac\nexec cat {}\n",
             w.root.join("make-1.log").display()
         ),
     )?;
@@ -317,7 +319,14 @@ fn build_list_alone(w: &World, program: &Path) -> Result<Sample, String> {
 fn check(w: &World, run: usize, failed: &mut Vec<String>) -> Result<(), String> {
     let log = fs::read_to_string(w.root.join(format!("make-{run}.log")))
         .map_err(err(format!("make-{run}.log")))?;
-    let headers = log.lines().filter(|l| l.starts_with("===> ")).count();
+    // Entry headers, `===> <fullpkgpath>` (not `===>  Cleaning for ...`).
+    let headers = log
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("===> ")
+                .is_some_and(|r| !r.is_empty() && !r.contains(' '))
+        })
+        .count();
     if headers != w.n {
         failed.push(format!(
             "plain make run {run}: {headers} entries of {}",

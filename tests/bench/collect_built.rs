@@ -202,10 +202,16 @@ fn generate(root: &Path, scale: &Scale) -> Result<World, String> {
         rng.fill(&mut buf);
         write_file(&ftp.join(&name), &buf)?;
         records.push_str(&format!(
-            "{{\"kind\":\"build\",\"v\":1,\"fullpkgpath\":\"bench/p{i:04}\",\"target\":\"package\",\"status\":\"built\",\"seconds\":1}}\n"
+            "{{\"kind\":\"build\",\"v\":1,\"fullpkgpath\":\"bench/p{i:04}\",\"target\":\"package\",\"status\":\"built\",\"seconds\":1,\"batch\":\"bench\",\"arch\":\"{ARCH}\"}}\n"
         ));
         names.push(name);
     }
+    // As build-list leaves them: the records, and its journal of the batch on
+    // the host (PORTSDIR/logs/ARCH/<batch>/journal), which collect-built checks
+    // the records against.
+    let journal = root.join("ports/logs").join(ARCH).join("bench");
+    fs::create_dir_all(&journal).map_err(|e| format!("{}: {e}", journal.display()))?;
+    write_file(&journal.join("journal"), records.as_bytes())?;
     write_file(&root.join("build.jsonl"), records.as_bytes())?;
     Ok(World {
         root: root.to_path_buf(),
