@@ -1090,3 +1090,103 @@ fn a_mail_handed_over_when_the_run_died_is_never_sent_twice() {
     assert!(!batch.join("mail.handover").exists());
     assert!(batch.join("mail.jsonl").is_file());
 }
+
+/// The coordinator and its prefetch killed outright (a reboot): the next run
+/// fetches again, for the prefetch was never done, instead of taking what the
+/// killed run left for its result.
+#[test]
+fn a_prefetch_killed_with_the_run_is_done_by_the_next() {
+    use std::os::unix::process::CommandExt;
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    let db = crate::fixture::sample_db(tp);
+    // make, as the real one but that the first fetch waits (and says its pid).
+    let mark = tp.join("fetching");
+    let make = tp.join("make");
+    fs::write(
+        &make,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" fetch \"*)\n\
+             [ -e '{m}' ] || {{ echo $$ > '{m}'; exec sleep 60; }};;\nesac\nexec bmake \"$@\"\n",
+            m = s(&mark)
+        ),
+    )
+    .expect("write make");
+    assert!(Command::new("chmod")
+        .arg("+x")
+        .arg(&make)
+        .status()
+        .expect("chmod")
+        .success());
+    let distdir = tp.join("distfiles");
+    let config = small_config(
+        tp,
+        "[\"echo\", \"P net/curl/Makefile\"]",
+        &format!(
+            "sqlports = \"{}\"\nmake = \"{}\"\n[env]\nMAKESYSPATH = \"{}\"\n\
+             MACHINE_ARCH = \"amd64\"\nDISTDIR = \"{}\"\nFETCH_MIRROR = \"{}\"\n",
+            s(&db),
+            s(&make),
+            s(&fixture_tree().join("infrastructure/mk")),
+            s(&distdir),
+            s(&root().join("tests/fixtures/mirror")),
+        ),
+    );
+    let mut first = Command::new(bin("build-coordinator"));
+    first
+        .args(["run", "--config", &s(&config)])
+        .env("PATH", test_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut first = first.spawn().expect("build-coordinator");
+    let start = Instant::now();
+    while !mark.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the prefetch never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // Everything dies: the run's group, and the make build-list ran in a group
+    // of its own.
+    let kill = |target: String| {
+        Command::new("kill")
+            .args(["-s", "KILL", "--", &target])
+            .status()
+            .expect("kill")
+    };
+    kill(format!("-{}", first.id()));
+    let _ = first.wait();
+    let sleeper = fs::read_to_string(&mark).expect("pid").trim().to_string();
+    kill(sleeper);
+    let batch = fs::read_dir(tp.join("work"))
+        .expect("work")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("list.jsonl").is_file())
+        .expect("the batch directory");
+    assert!(
+        !batch.join("fetch.jsonl").exists(),
+        "a prefetch not over left its result"
+    );
+    // The next run: the prefetch again (the distfile fetched), then the batch.
+    let out = coordinator(&["run", "--config", &s(&config)]);
+    assert!(
+        out.stderr.contains("was not finished by an earlier run"),
+        "{}",
+        out.stderr
+    );
+    let fetched = records(&batch.join("fetch.jsonl"));
+    assert!(
+        fetched.iter().any(|r| r["kind"] == "build"
+            && r["target"] == "fetch"
+            && r["fullpkgpath"] == "net/curl"
+            && r["status"] == "built"),
+        "{fetched:?}\n{}",
+        out.stderr
+    );
+    assert!(distdir.join("curl-8.9.1.tar.gz").is_file());
+}
