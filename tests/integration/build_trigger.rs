@@ -654,6 +654,10 @@ fn usage_errors_exit_2() {
         w.args("submit", &["--batch", "../etc"]),
         w.args("wait", &["bad/id"]),
         w.args("wait", &["--timeout", "0s", "b1"]),
+        // Durations past any clock, a batch id too long for a file name.
+        w.args("wait", &["--timeout", "18446744073709551615", "b1"]),
+        w.args("wait", &["--timeout", "99999999999d", "b1"]),
+        w.args("submit", &["--batch", &"b".repeat(2000)]),
         vec!["frobnicate".into()],
     ];
     for a in &cases {

@@ -1190,3 +1190,53 @@ fn a_prefetch_killed_with_the_run_is_done_by_the_next() {
     );
     assert!(distdir.join("curl-8.9.1.tar.gz").is_file());
 }
+
+/// A deadline past any clock is a configuration error, not a panic; targets
+/// named like the batch's own files (`targets`, `list`) keep their records apart.
+#[test]
+fn huge_deadlines_are_refused_and_target_names_never_collide() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    let db = crate::fixture::sample_db(tp);
+    let config = small_config(
+        tp,
+        "[\"echo\", \"P net/curl/Makefile\"]",
+        &format!("sqlports = \"{}\"\nprefetch = false\n", s(&db)),
+    );
+    let text = fs::read_to_string(&config).expect("read config");
+    let huge = tp.join("huge.conf");
+    fs::write(&huge, text.replace("deadline = \"10s\"", "deadline = \"99999999999d\"")).unwrap();
+    let out = coordinator(&["check", "--config", &s(&huge)]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("too long"), "{}", out.stderr);
+    // Two targets named `targets` and `list`, nobody serving their spools: both
+    // time out, and the batch's own files are whole.
+    let named = tp.join("named.conf");
+    let body = text
+        .replace("name = \"amd64\"", "name = \"targets\"")
+        .replace("deadline = \"10s\"", "deadline = \"2s\"");
+    fs::write(
+        &named,
+        format!(
+            "{body}\n[[target]]\nname = \"list\"\narch = \"amd64\"\nspool = \"{}\"\ndeadline = \"2s\"\n",
+            s(&tp.join("spool2"))
+        ),
+    )
+    .unwrap();
+    let out = coordinator(&["run", "--config", &s(&named)]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    let batch = fs::read_dir(tp.join("work"))
+        .expect("work")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("list.jsonl").is_file())
+        .expect("the batch directory");
+    let targets = records(&batch.join("targets.jsonl"));
+    assert_eq!(targets.len(), 2, "{targets:?}");
+    assert!(targets.iter().all(|r| r["kind"] == "target" && r["status"] == "timeout"));
+    let list = records(&batch.join("list.jsonl"));
+    assert_eq!(list[0]["kind"], "batch");
+    assert!(list.iter().any(|r| r["kind"] == "port"));
+    assert!(batch.join("target/targets.log").is_file());
+    assert!(batch.join("target/list.log").is_file());
+}
