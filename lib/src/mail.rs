@@ -154,10 +154,23 @@ impl Transport {
                 let wire = wire.strip_suffix(b"\r\n").unwrap_or(&wire);
                 // A 5xx answer is for good: sending it again changes nothing.
                 t.send_raw(&envelope, wire).map(|_| None).map_err(|e| {
-                    (
-                        format!("{}: {}", self.describe(), error_chain(&e)),
-                        e.is_permanent(),
-                    )
+                    let chain = error_chain(&e);
+                    // A read that waited the whole timeout (the banner that
+                    // never came, a command never answered) says EAGAIN.
+                    let timed_out = e.is_timeout()
+                        || ["(os error 11)", "(os error 110)", "timed out"]
+                            .iter()
+                            .any(|t| chain.contains(t));
+                    let m = if timed_out {
+                        format!(
+                            "{}: no answer in {}s (timeout): {chain}",
+                            self.describe(),
+                            timeout.as_secs()
+                        )
+                    } else {
+                        format!("{}: {chain}", self.describe())
+                    };
+                    (m, e.is_permanent())
                 })
             }
             Transport::Sendmail(p) => sendmail(p, &envelope, &mail.bytes, timeout)

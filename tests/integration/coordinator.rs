@@ -1205,7 +1205,11 @@ fn huge_deadlines_are_refused_and_target_names_never_collide() {
     );
     let text = fs::read_to_string(&config).expect("read config");
     let huge = tp.join("huge.conf");
-    fs::write(&huge, text.replace("deadline = \"10s\"", "deadline = \"99999999999d\"")).unwrap();
+    fs::write(
+        &huge,
+        text.replace("deadline = \"10s\"", "deadline = \"99999999999d\""),
+    )
+    .unwrap();
     let out = coordinator(&["check", "--config", &s(&huge)]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("too long"), "{}", out.stderr);
@@ -1233,7 +1237,9 @@ fn huge_deadlines_are_refused_and_target_names_never_collide() {
         .expect("the batch directory");
     let targets = records(&batch.join("targets.jsonl"));
     assert_eq!(targets.len(), 2, "{targets:?}");
-    assert!(targets.iter().all(|r| r["kind"] == "target" && r["status"] == "timeout"));
+    assert!(targets
+        .iter()
+        .all(|r| r["kind"] == "target" && r["status"] == "timeout"));
     let list = records(&batch.join("list.jsonl"));
     assert_eq!(list[0]["kind"], "batch");
     assert!(list.iter().any(|r| r["kind"] == "port"));

@@ -1194,6 +1194,11 @@ fn summary_mail_never_hangs_on_a_silent_transport() {
         "hung on the banner"
     );
     assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no answer in 2s (timeout)"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.records()[0]["status"], "saved");
     assert_eq!(std::fs::read_dir(outbox.join("new")).unwrap().count(), 2);
     drop(holder);
