@@ -15,6 +15,7 @@ pub mod logtail;
 pub mod mail;
 pub mod pkgpath;
 pub mod ports;
+pub mod proc;
 pub mod record;
 pub mod sqlports;
 

@@ -10,7 +10,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -232,11 +231,7 @@ fn sendmail(p: &Path, envelope: &Envelope, bytes: &[u8], timeout: Duration) -> R
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) if start.elapsed() >= timeout => {
-                let _ = Command::new("kill")
-                    .args(["-s", "KILL", "--", &format!("-{}", child.id())])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                crate::proc::signal_group(child.id(), crate::proc::Sig::Kill);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
@@ -525,20 +520,11 @@ fn q_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The name of this host (`uname -n`), for message ids, file names and the
+/// The name of this host (uname(2)), for message ids, file names and the
 /// default address; `localhost` when it cannot be told.
 pub fn hostname() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(|| {
-        Command::new("uname")
-            .arg("-n")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into())
-    })
+    NAME.get_or_init(|| crate::proc::hostname().unwrap_or_else(|| "localhost".into()))
 }
 
 /// A file name unique to this process and moment, which sorts in the order the

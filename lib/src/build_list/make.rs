@@ -8,7 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -26,13 +26,7 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 
 /// Kill a process group: `kill -s KILL -- -<pgid>` (std has no killpg).
 pub fn kill_group(pgid: u32) -> bool {
-    Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{pgid}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    crate::proc::signal_group(pgid, crate::proc::Sig::Kill)
 }
 
 /// The running make.  Dropped before it was waited for (an error on the way

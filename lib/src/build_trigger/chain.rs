@@ -415,19 +415,14 @@ impl Stop {
     }
 }
 
-/// Send a signal to a process group: `kill -s SIG -- -pgid` (std has no
-/// killpg).
+/// Send a signal (`"TERM"` or `"KILL"`) to a process group.
 pub fn signal_group(pgid: u32, sig: &str) -> bool {
-    if pgid <= 1 {
-        return false;
-    }
-    Command::new("kill")
-        .args(["-s", sig, "--", &format!("-{pgid}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let sig = if sig == "KILL" {
+        crate::proc::Sig::Kill
+    } else {
+        crate::proc::Sig::Term
+    };
+    crate::proc::signal_group(pgid, sig)
 }
 
 /// What the records of a spool stamp: MACHINE_ARCH of the stages, this host.
@@ -439,14 +434,7 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn new(chain: &Chain) -> Stamp {
-        let host = Command::new("uname")
-            .arg("-n")
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|h| !h.is_empty());
+        let host = crate::proc::hostname();
         Stamp {
             arch: chain.var("MACHINE_ARCH").filter(|a| !a.is_empty()),
             host,
