@@ -6,6 +6,7 @@
 //! [`ports`] (the interface to the ports tree), [`sqlports`] (the sqlports database),
 //! [`diag`] (diagnostics and exit status).
 
+pub mod atomic;
 pub mod diag;
 pub mod error;
 pub mod glob;

@@ -7,7 +7,7 @@
 //! through lettre; the maildir and the outbox are written here: one file per
 //! message, written in `tmp/` then renamed into `new/`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -564,23 +564,7 @@ pub fn deliver(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     let name = unique_name();
     let tmp = dir.join("tmp").join(&name);
     let new = dir.join("new").join(&name);
-    let write = || -> io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Err(e) = fs::rename(&tmp, &new) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // The rename is durable once the directory is.
-    if let Ok(d) = File::open(dir.join("new")) {
-        let _ = d.sync_all();
-    }
+    crate::atomic::write_via(&tmp, &new, bytes)?;
     Ok(new)
 }
 

@@ -188,9 +188,9 @@ impl Batch {
                     .and_then(|_| journal.sync_data())
                     .map_err(|e| Error::io(&jpath, e))?;
             }
-        } else if let Ok(d) = File::open(&dir) {
+        } else {
             // The new journal's directory entry, for the age of the batch.
-            let _ = d.sync_all();
+            crate::atomic::sync_dir(&dir);
         }
         Ok(Opened::Ready(Batch {
             dir,

@@ -207,18 +207,9 @@ impl Spool {
             self.dir(State::Tmp)
                 .join(format!("{name}.{}.{}", std::process::id(), st.as_str()));
         let dest = self.dir(st).join(name);
-        let r = File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(body)?;
-                f.sync_all()
-            })
-            .and_then(|_| fs::rename(&tmp, &dest));
-        if let Err(e) = r {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io(dest, e));
-        }
-        sync_dir(&self.dir(st));
-        Ok(())
+        // A stale one of an earlier process with our pid goes first.
+        let _ = fs::remove_file(&tmp);
+        crate::atomic::write_via(&tmp, &dest, body).map_err(|e| Error::io(dest, e))
     }
 }
 
@@ -228,12 +219,7 @@ pub fn worth_a_look(ev: &notify::Result<notify::Event>) -> bool {
     !matches!(ev, Ok(e) if matches!(e.kind, notify::EventKind::Access(_)))
 }
 
-/// Sync a directory, so that a rename into it survives a crash.
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
+pub use crate::atomic::sync_dir;
 
 /// A `spool` record: the state of one batch.
 pub fn spool_record(id: &str, st: State) -> Record {
@@ -358,17 +344,8 @@ pub fn submit(a: &SubmitArgs, diag: &Diag) -> Result<Exit, Error> {
                 .dir(State::Tmp)
                 .join(format!("{id}.{}.jsonl", std::process::id()));
             let dest = spool.file(State::New, &id);
-            let r = File::create(&tmp)
-                .and_then(|mut f| {
-                    f.write_all(&body)?;
-                    f.sync_all()
-                })
-                .and_then(|_| fs::rename(&tmp, &dest));
-            if let Err(e) = r {
-                let _ = fs::remove_file(&tmp);
-                return Err(Error::io(dest, e));
-            }
-            sync_dir(&spool.dir(State::New));
+            let _ = fs::remove_file(&tmp);
+            crate::atomic::write_via(&tmp, &dest, &body).map_err(|e| Error::io(dest, e))?;
         }
     }
     drop(lock);

@@ -377,13 +377,7 @@ impl<'a> Coordinator<'a> {
 
 /// Write a file whole or not at all.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut t = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    t.write_all(bytes)
-        .and_then(|_| t.as_file().sync_all())
-        .map_err(|e| Error::io(t.path(), e))?;
-    t.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    crate::atomic::write_atomic(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 /// The last `n` non-empty lines of a text, joined with ` / `.

@@ -417,15 +417,7 @@ fn save(setup: &Setup, mail: &Mail) -> Result<PathBuf, String> {
 
 /// Write a file whole or not at all: a temporary file beside it, renamed.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut t = tempfile::NamedTempFile::new_in(dir)?;
-    t.write_all(bytes)?;
-    t.as_file().sync_all()?;
-    t.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::atomic::write_atomic(path, bytes)
 }
 
 /// `--flush`: send the outbox, one `mail` record per mail sent.
