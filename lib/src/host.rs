@@ -185,6 +185,24 @@ fn check_arch(arch: &str) -> Result<(), Error> {
 }
 
 /// A batch id: a file name (it names log directories and spool files).
+/// A new batch id, the one way every tool makes them: the UTC time, then a
+/// hash (FNV-1a, stable across builds and platforms) of what tells the batch
+/// apart: `20261121-101500-3f2a9c1b`.  Always valid for [`check_batch`].
+pub fn new_batch_id(now: std::time::SystemTime, parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in p.iter().chain(std::iter::once(&0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!(
+        "{}-{:08x}",
+        crate::time::compact_stamp(now),
+        (h ^ (h >> 32)) as u32
+    )
+}
+
 pub fn check_batch(id: &str) -> Result<(), Error> {
     let ok = !id.is_empty()
         && id.len() <= 128

@@ -19,6 +19,7 @@ pub mod ports;
 pub mod proc;
 pub mod record;
 pub mod sqlports;
+pub mod time;
 
 pub mod build_list;
 pub mod build_trigger;

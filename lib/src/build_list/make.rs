@@ -264,7 +264,7 @@ impl Runner<'_> {
         let _ = writeln!(
             make_log,
             "build-list: {}: in {}: env {shown}",
-            super::utc_stamp(std::time::SystemTime::now()),
+            crate::time::utc_stamp(std::time::SystemTime::now()),
             self.host.tree.root().display()
         );
         let spawned = cmd.spawn();
@@ -374,7 +374,7 @@ impl Runner<'_> {
                     }
                     let note = format!(
                         "build-list: no output for {}: killing make (process group {})\n",
-                        super::show_duration(t),
+                        crate::time::show_duration(t),
                         make.pgid()
                     );
                     self.note(&mut split, note.as_bytes());
@@ -416,7 +416,7 @@ impl Runner<'_> {
             let _ = writeln!(
                 f,
                 "build-list: {}: make: {}",
-                super::utc_stamp(std::time::SystemTime::now()),
+                crate::time::utc_stamp(std::time::SystemTime::now()),
                 status
             );
         }
@@ -431,7 +431,9 @@ impl Runner<'_> {
                     &path,
                     format!(
                         "build-list: make printed nothing for {}: killed\n",
-                        self.timeout.map(super::show_duration).unwrap_or_default()
+                        self.timeout
+                            .map(crate::time::show_duration)
+                            .unwrap_or_default()
                     ),
                 );
                 self.finish(e, Status::Failed, Some("timeout"), &path, 0.0, &[])?;

@@ -86,7 +86,7 @@ pub struct WatchArgs {
     pub chain: ChainArgs,
     /// Look into new/ this often even when no event came (30s, 5m).
     #[arg(long, value_name = "DURATION", default_value = "30s",
-          value_parser = crate::build_list::parse_duration)]
+          value_parser = crate::time::parse_duration)]
     pub rescan: Duration,
 }
 
@@ -114,7 +114,7 @@ pub struct WaitArgs {
     #[command(flatten)]
     pub spool: SpoolArg,
     /// Give up after this long (30s, 10m, 2h) and exit 75.
-    #[arg(long, value_name = "DURATION", value_parser = crate::build_list::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::time::parse_duration)]
     pub timeout: Option<Duration>,
     /// The batch id.
     #[arg(value_name = "BATCH")]
@@ -148,5 +148,5 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
 
 /// RFC 3339 in UTC, to the second.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    crate::build_list::utc_stamp(t)
+    crate::time::utc_stamp(t)
 }

@@ -229,22 +229,6 @@ pub fn spool_record(id: &str, st: State) -> Record {
     r
 }
 
-/// `20261121-101500` from an RFC 3339 stamp.
-fn compact(stamp: &str) -> String {
-    stamp
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':' | 'Z'))
-        .map(|c| if c == 'T' { '-' } else { c })
-        .collect()
-}
-
-/// FNV-1a, 64 bits.
-fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(h, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// A new batch id: the time, then a hash of the list, the process and the
 /// nanoseconds: `20261121-101500-3f2a9c1b`.
 pub fn new_id(now: SystemTime, list: &[u8]) -> String {
@@ -252,10 +236,14 @@ pub fn new_id(now: SystemTime, list: &[u8]) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let mut h = fnv1a(0xcbf2_9ce4_8422_2325, list);
-    h = fnv1a(h, &std::process::id().to_le_bytes());
-    h = fnv1a(h, &nanos.to_le_bytes());
-    format!("{}-{:08x}", compact(&rfc3339(now)), (h ^ (h >> 32)) as u32)
+    crate::host::new_batch_id(
+        now,
+        &[
+            list,
+            &std::process::id().to_le_bytes(),
+            &nanos.to_le_bytes(),
+        ],
+    )
 }
 
 /// The batch file for a list: its `batch` record first (the first one of the
@@ -408,7 +396,7 @@ pub fn wait(a: &WaitArgs, _diag: &Diag) -> Result<Exit, Error> {
                 if io::stderr().is_terminal() {
                     eprintln!(
                         "{TOOL}: batch {id}: not finished after {}",
-                        crate::build_list::show_duration(t)
+                        crate::time::show_duration(t)
                     );
                 }
                 return Ok(Exit::TempFail);

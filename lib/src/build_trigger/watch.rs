@@ -159,7 +159,7 @@ fn watch_new(
             diag.warn(format_args!(
                 "{}: cannot watch for new batches ({e}): looking every {}",
                 dir.display(),
-                crate::build_list::show_duration(every)
+                crate::time::show_duration(every)
             ));
             None
         }

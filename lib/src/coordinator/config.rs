@@ -10,7 +10,7 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::build_list::parse_duration;
+use crate::time::parse_duration;
 use crate::Error;
 
 /// The default configuration file.

@@ -153,7 +153,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
             let _ = op.recv(&timers[i]);
             shared.cancel.store(true, Ordering::SeqCst);
             let t = &c.cfg.targets[i];
-            let d = crate::build_list::show_duration(t.deadline);
+            let d = crate::time::show_duration(t.deadline);
             if shared.unreachable.load(Ordering::SeqCst) {
                 Ended {
                     status: "unreachable",

@@ -232,7 +232,7 @@ pub fn write_list(
     batch.set("id", b.id.as_str());
     batch.set(
         "created",
-        crate::build_list::utc_stamp(std::time::SystemTime::now()),
+        crate::time::utc_stamp(std::time::SystemTime::now()),
     );
     batch.set("tree", c.cfg.ports_dir.display().to_string());
     match &c.cfg.delta {

@@ -30,8 +30,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
-
 use crate::diag::{Diag, Exit};
 use crate::record::Record;
 use crate::Error;
@@ -303,25 +301,19 @@ impl<'a> Coordinator<'a> {
 
     /// A new batch id and its directory: `YYYYMMDD-HHMMSS-<hash>`.
     fn new_batch(&self, fingerprint: &str, round: usize) -> Result<BatchDir, Error> {
-        let stamp = crate::build_list::utc_stamp(SystemTime::now());
-        let compact: String = stamp
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == 'T')
-            .collect::<String>()
-            .replace('T', "-");
-        let mut h = Sha256::new();
-        h.update(fingerprint.as_bytes());
-        h.update(round.to_le_bytes());
-        h.update(std::process::id().to_le_bytes());
-        let hex: String = h.finalize()[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let base = crate::host::new_batch_id(
+            SystemTime::now(),
+            &[
+                fingerprint.as_bytes(),
+                &round.to_le_bytes(),
+                &std::process::id().to_le_bytes(),
+            ],
+        );
         for n in 0..100 {
             let id = if n == 0 {
-                format!("{compact}-{hex}")
+                base.clone()
             } else {
-                format!("{compact}-{hex}.{n}")
+                format!("{base}.{n}")
             };
             let dir = self.cfg.work_dir.join(&id);
             match fs::create_dir(&dir) {

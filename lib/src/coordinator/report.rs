@@ -149,11 +149,7 @@ pub fn summarize(
     if !print && !interrupted {
         super::write_atomic(
             &b.path(HANDOVER),
-            format!(
-                "{}\n",
-                crate::build_list::utc_stamp(std::time::SystemTime::now())
-            )
-            .as_bytes(),
+            format!("{}\n", crate::time::utc_stamp(std::time::SystemTime::now())).as_bytes(),
         )?;
     }
     let out = cmd

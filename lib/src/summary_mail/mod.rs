@@ -66,7 +66,7 @@ pub struct Args {
     pub tls: TlsMode,
     /// How long the transport may take: each SMTP command, the server's banner
     /// included, or the whole sendmail run (30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::build_list::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::time::parse_duration)]
     pub timeout: std::time::Duration,
     /// Send through a sendmail program [the default transport: /usr/sbin/sendmail].
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = SENDMAIL)]
