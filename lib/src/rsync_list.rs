@@ -101,59 +101,27 @@ impl Outcome {
 /// One file to transfer.
 struct Entry {
     file: String,
-    /// Index into `Plan::sources`.
-    source: usize,
     arch: Option<String>,
     batch: Option<String>,
 }
 
-/// The files to transfer, in the order first read, grouped by source directory.
+/// The files to transfer, each once, in the order first read.
 #[derive(Default)]
 struct Plan {
-    sources: Vec<PathBuf>,
-    source_index: HashMap<PathBuf, usize>,
     entries: Vec<Entry>,
-    /// File name -> index into `entries`.
-    by_name: HashMap<String, usize>,
+    names: HashSet<String>,
 }
 
 impl Plan {
-    /// Add a file; an error message when the same name comes from another
-    /// directory (both would land on the same destination file).
-    fn add(
-        &mut self,
-        dir: PathBuf,
-        file: &str,
-        arch: Option<String>,
-        batch: Option<String>,
-    ) -> Result<(), String> {
-        if let Some(&i) = self.by_name.get(file) {
-            let first = &self.sources[self.entries[i].source];
-            if *first == dir {
-                return Ok(()); // the same file again
-            }
-            return Err(format!(
-                "{file:?} is given from both {} and {}",
-                first.display(),
-                dir.display()
-            ));
+    /// Add a file; the same name again is the same file (one source).
+    fn add(&mut self, file: &str, arch: Option<String>, batch: Option<String>) {
+        if self.names.insert(file.to_string()) {
+            self.entries.push(Entry {
+                file: file.to_string(),
+                arch,
+                batch,
+            });
         }
-        let source = match self.source_index.get(&dir) {
-            Some(&s) => s,
-            None => {
-                self.sources.push(dir.clone());
-                self.source_index.insert(dir, self.sources.len() - 1);
-                self.sources.len() - 1
-            }
-        };
-        self.by_name.insert(file.to_string(), self.entries.len());
-        self.entries.push(Entry {
-            file: file.to_string(),
-            source,
-            arch,
-            batch,
-        });
-        Ok(())
     }
 }
 
@@ -389,9 +357,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 continue;
             }
         }
-        if let Err(m) = plan.add(source.clone(), &p.file, p.arch, p.batch) {
-            reject(&p.loc, m, &mut notices);
-        }
+        plan.add(&p.file, p.arch, p.batch);
     }
 
     if text {
@@ -424,39 +390,31 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         _ => None,
     };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.entries.len()];
-    for (s, src) in plan.sources.iter().enumerate() {
-        // The files of this directory that are there; the others fail now.
-        let mut names: Vec<(usize, &str)> = Vec::new();
-        for (i, e) in plan
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.source == s)
-        {
-            let path = src.join(&e.file);
-            match fs::metadata(&path) {
-                Ok(m) if m.is_file() => names.push((i, &e.file)),
-                Ok(_) => {
-                    let m = format!("{}: not a regular file", path.display());
-                    diag.error(format_args!("{m}: not transferred"));
-                    outcomes[i] = Some(Outcome::Failed(m));
-                }
-                Err(err) => {
-                    let m = format!("{}: {}", path.display(), io_message(&err));
-                    diag.error(format_args!("{m}: not transferred"));
-                    outcomes[i] = Some(Outcome::Failed(m));
-                }
+    // The files that are in the source directory; the others fail now.
+    let mut names: Vec<(usize, &str)> = Vec::new();
+    for (i, e) in plan.entries.iter().enumerate() {
+        let path = source.join(&e.file);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => names.push((i, &e.file)),
+            Ok(_) => {
+                let m = format!("{}: not a regular file", path.display());
+                diag.error(format_args!("{m}: not transferred"));
+                outcomes[i] = Some(Outcome::Failed(m));
+            }
+            Err(err) => {
+                let m = format!("{}: {}", path.display(), io_message(&err));
+                diag.error(format_args!("{m}: not transferred"));
+                outcomes[i] = Some(Outcome::Failed(m));
             }
         }
-        if names.is_empty() {
-            continue;
-        }
+    }
+    if !names.is_empty() {
         let list: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
         let earlier = journal
             .as_ref()
             .map(|j| j.earlier.clone())
             .unwrap_or_default();
-        let got = transfer(args, src, &dest, &list, diag, journal.as_mut());
+        let got = transfer(args, &source, &dest, &list, diag, journal.as_mut());
         for ((i, n), o) in names.iter().zip(got) {
             // Unchanged, but delivered by an earlier run of this batch.
             let o = match o {
@@ -656,22 +614,9 @@ fn transfer(
         names.iter().map(|_| Outcome::Failed(m.clone())).collect()
     };
 
-    // The files-from list, sorted as rsync's manual advises.
-    let mut sorted: Vec<&str> = names.to_vec();
-    sorted.sort_unstable();
-    let list = match tempfile::Builder::new()
-        .prefix("rsync-list.")
-        .suffix(".files")
-        .tempfile()
-        .and_then(|mut f| {
-            for n in &sorted {
-                writeln!(f, "{n}")?;
-            }
-            f.flush()?;
-            Ok(f)
-        }) {
+    let list = match files_from(names) {
         Ok(f) => f,
-        Err(e) => return failed_all(format!("cannot write the files-from list: {e}")),
+        Err(e) => return failed_all(e),
     };
 
     let more: &[&str] = if args.dry_run { &["--dry-run"] } else { &[] };
@@ -881,6 +826,25 @@ impl Delivered {
     }
 }
 
+/// A files-from list of `names`, sorted as rsync's manual advises, in a
+/// temporary file removed when dropped.
+fn files_from(names: &[&str]) -> Result<tempfile::NamedTempFile, String> {
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    tempfile::Builder::new()
+        .prefix("rsync-list.")
+        .suffix(".files")
+        .tempfile()
+        .and_then(|mut f| {
+            for n in &sorted {
+                writeln!(f, "{n}")?;
+            }
+            f.flush()?;
+            Ok(f)
+        })
+        .map_err(|e| format!("cannot write the files-from list: {e}"))
+}
+
 /// `rsync -a --copy-links --files-from=LIST --out-format='%i %b %n' [MORE]
 /// [--rsh=CMD] -- SRC/ DEST/`.
 fn rsync_command(args: &Args, src: &Path, dest: &str, list: &Path, more: &[&str]) -> Command {
@@ -911,16 +875,7 @@ fn differing(
     dest: &str,
     names: &[&str],
 ) -> Result<HashSet<String>, String> {
-    let mut list = tempfile::Builder::new()
-        .prefix("rsync-list.")
-        .suffix(".check")
-        .tempfile()
-        .map_err(|e| format!("cannot write a files-from list: {e}"))?;
-    for n in names {
-        writeln!(list, "{n}").map_err(|e| format!("cannot write a files-from list: {e}"))?;
-    }
-    list.flush()
-        .map_err(|e| format!("cannot write a files-from list: {e}"))?;
+    let list = files_from(names)?;
     let out = rsync_command(args, src, dest, list.path(), &["--dry-run", "--checksum"])
         .stdin(Stdio::null())
         .output()
