@@ -899,15 +899,13 @@ fn make_vars_go_on_every_command_line() {
     let logs = c.dir.path().join("logs");
     let calls = c.dir.path().join("calls");
     let spy = c.dir.path().join("make-spy");
-    std::fs::write(
+    write_script(
         &spy,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$*\" >>'{}'\nexec bmake \"$@\"\n",
             calls.display()
         ),
-    )
-    .unwrap();
-    Command::new("chmod").arg("755").arg(&spy).status().unwrap();
+    );
     let mut args = flags(&c, &logs);
     let i = args.iter().position(|a| a == "bmake").unwrap();
     args[i] = s(&spy).into();

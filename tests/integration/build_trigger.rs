@@ -705,40 +705,50 @@ fn standin(name: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn sigkill_mid_batch_then_restart_finishes_without_rebuilding() {
-    let c = SampleCopy::new();
-    let w = World::new();
+/// The environment of a build host's real chain over the sample copy: the
+/// tools on PATH, the pkg stand-ins over a package database holding rsync.
+/// (MACHINE_ARCH comes from the watcher's --env, as on a host.)
+fn chain_env(c: &SampleCopy) -> Vec<(String, String)> {
     let db = c.dir.path().join("pkgdb");
     write_files(&db, &[("rsync-3.2.7/+CONTENTS", "@name rsync-3.2.7\n")]);
-    let chain = w.chain(
-        "chain",
-        &["clean-env --keep rsync", "build-list", "collect-built"],
-    );
     let bindir = bin("clean-env").parent().expect("bin dir").to_path_buf();
     let path = format!(
         "{}:{}",
         bindir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let (pi, pd, pa) = (
-        standin("pkg_info"),
-        standin("pkg_delete"),
-        standin("pkg_add"),
-    );
-    let dbs = s(&db).to_string();
-    let mut env: Vec<(&str, &str)> = c
+    let mut env: Vec<(String, String)> = c
         .env()
         .into_iter()
         .filter(|(k, _)| *k != "MACHINE_ARCH")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    env.extend([
-        ("PATH", path.as_str()),
-        ("PKG_INFO", pi.as_str()),
-        ("PKG_DELETE", pd.as_str()),
-        ("PKG_ADD", pa.as_str()),
-        ("PKG_DBDIR", dbs.as_str()),
-    ]);
+    for (k, v) in [
+        ("PATH", path),
+        ("PKG_INFO", standin("pkg_info")),
+        ("PKG_DELETE", standin("pkg_delete")),
+        ("PKG_ADD", standin("pkg_add")),
+        ("PKG_DBDIR", s(&db).to_string()),
+    ] {
+        env.push((k.to_string(), v));
+    }
+    env
+}
+
+fn borrowed(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[test]
+fn sigkill_mid_batch_then_restart_finishes_without_rebuilding() {
+    let c = SampleCopy::new();
+    let w = World::new();
+    let chain = w.chain(
+        "chain",
+        &["clean-env --keep rsync", "build-list", "collect-built"],
+    );
+    let owned = chain_env(&c);
+    let env = borrowed(&owned);
     // The target's settings as --env.
     let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=4"];
 
@@ -860,21 +870,14 @@ fn a_rerun_keeps_what_the_interrupted_run_delivered() {
             r#"{{"kind":"transfer","v":1,"file":"{f}","dest":"signer:/s/amd64","status":"sent","batch":"r1","arch":"amd64"}}"#
         )
     };
-    std::fs::write(
+    write_script(
         &rerun,
-        format!(
+        &format!(
             "#!/bin/sh\ncat\necho '{}'\necho '{}'\n",
             unchanged("curl-8.9.1.tgz"),
             unchanged("tor-0.4.8.12.tgz")
         ),
-    )
-    .unwrap();
-    assert!(Command::new("chmod")
-        .arg("+x")
-        .arg(&rerun)
-        .status()
-        .unwrap()
-        .success());
+    );
     let chain = w.chain("chain", &["cat", "@/rerun.sh"]);
     // As the interrupted run left it: the batch, and the output of its last
     // stage so far (one file sent, then the chain was killed).
@@ -950,8 +953,6 @@ fn a_rerun_keeps_what_the_interrupted_run_delivered() {
 fn thirty_random_kills_every_mail_matches_the_signing_directory() {
     let c = SampleCopy::new();
     let w = World::new();
-    let db = c.dir.path().join("pkgdb");
-    write_files(&db, &[("rsync-3.2.7/+CONTENTS", "@name rsync-3.2.7\n")]);
     let sign = w.dir.path().join("sign");
     std::fs::create_dir_all(&sign).unwrap();
     let chain = w.chain(
@@ -964,30 +965,8 @@ fn thirty_random_kills_every_mail_matches_the_signing_directory() {
             "rsync-list @/sign/${PORTFLOW_BATCH}",
         ],
     );
-    let bindir = bin("clean-env").parent().expect("bin dir").to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bindir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let (pi, pd, pa) = (
-        standin("pkg_info"),
-        standin("pkg_delete"),
-        standin("pkg_add"),
-    );
-    let dbs = s(&db).to_string();
-    let mut env: Vec<(&str, &str)> = c
-        .env()
-        .into_iter()
-        .filter(|(k, _)| *k != "MACHINE_ARCH")
-        .collect();
-    env.extend([
-        ("PATH", path.as_str()),
-        ("PKG_INFO", pi.as_str()),
-        ("PKG_DELETE", pd.as_str()),
-        ("PKG_ADD", pa.as_str()),
-        ("PKG_DBDIR", dbs.as_str()),
-    ]);
+    let owned = chain_env(&c);
+    let env = borrowed(&owned);
     let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=1"];
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -1137,21 +1116,9 @@ fn strays_in_new_are_reported() {
 fn sigterm_stops_the_make_of_the_chain_too() {
     let c = SampleCopy::new();
     let w = World::new();
-    let db = c.dir.path().join("pkgdb");
-    write_files(&db, &[("rsync-3.2.7/+CONTENTS", "@name rsync-3.2.7\n")]);
     let chain = w.chain("chain", &["build-list", "collect-built"]);
-    let bindir = bin("build-list").parent().expect("bin dir").to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bindir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut env: Vec<(&str, &str)> = c
-        .env()
-        .into_iter()
-        .filter(|(k, _)| *k != "MACHINE_ARCH")
-        .collect();
-    env.push(("PATH", path.as_str()));
+    let owned = chain_env(&c);
+    let env = borrowed(&owned);
     let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=60"];
     let input = "{\"kind\":\"batch\",\"v\":1,\"id\":\"term\"}\ndevel/slow\n";
     let mut watch = w.watch(&chain, &settings, &env);

@@ -88,6 +88,16 @@ fn pipeline(s: &SampleCopy, db: &Path, stages: &[String]) -> (Out, Vec<i32>) {
     (out, codes)
 }
 
+/// The files in the signing directory, sorted.
+fn signed(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("signing dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 fn kinds(recs: &[serde_json::Value], kind: &str) -> Vec<serde_json::Value> {
     recs.iter().filter(|r| r["kind"] == kind).cloned().collect()
 }
@@ -189,11 +199,7 @@ fn the_whole_chain_to_the_mail() {
     );
     assert_eq!(codes, [0, 1, 0, 0, 0], "{}", out.stderr);
     // Every redistributable package reached the signing host.
-    let mut sent: Vec<String> = std::fs::read_dir(&signing)
-        .expect("signing dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    sent.sort();
+    let sent = signed(&signing);
     assert_eq!(sent, new_files(&s, &seeded));
     // The mail tells the porters.
     let mail = out.stdout;
@@ -293,10 +299,6 @@ fn the_shipped_chain_file() {
     for p in ["databases/sqlports", "devel/quirks", "databases/updatedb"] {
         assert!(built.contains(&p.to_string()), "{p} not built: {built:?}");
     }
-    let mut sent: Vec<String> = std::fs::read_dir(&signing)
-        .expect("signing dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    sent.sort();
+    let sent = signed(&signing);
     assert_eq!(sent, new_files(&s, &seeded));
 }

@@ -997,9 +997,9 @@ fn a_mail_handed_over_when_the_run_died_is_never_sent_twice() {
     // (the parent of its parent, summary-mail) before it answers.
     let deliveries = tp.join("deliveries");
     let sendmail = tp.join("sendmail");
-    fs::write(
+    write_script(
         &sendmail,
-        format!(
+        &format!(
             "#!/bin/sh\ncat > /dev/null\necho delivered >> '{}'\n\
              coordinator=$(awk '{{print $4}}' /proc/$PPID/stat)\n\
              [ -e '{}' ] || {{ touch '{}'; kill -KILL \"$coordinator\"; }}\n\
@@ -1008,14 +1008,7 @@ fn a_mail_handed_over_when_the_run_died_is_never_sent_twice() {
             s(&tp.join("killed")),
             s(&tp.join("killed"))
         ),
-    )
-    .expect("write sendmail");
-    assert!(Command::new("chmod")
-        .arg("+x")
-        .arg(&sendmail)
-        .status()
-        .expect("chmod")
-        .success());
+    );
     let config = small_config(
         tp,
         "[\"echo\", \"P net/curl/Makefile\"]",
@@ -1077,12 +1070,7 @@ fn a_mail_handed_over_when_the_run_died_is_never_sent_twice() {
         fs::read_to_string(&deliveries).unwrap_or_default(),
         "delivered\n"
     );
-    let batch = fs::read_dir(tp.join("work"))
-        .expect("work")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("list.jsonl").is_file())
-        .expect("the batch directory");
+    let batch = the_batch(tp);
     let kept: Vec<_> = fs::read_dir(batch.join("mail.unsent/new"))
         .expect("the mail kept")
         .collect();
@@ -1103,21 +1091,14 @@ fn a_prefetch_killed_with_the_run_is_done_by_the_next() {
     // make, as the real one but that the first fetch waits (and says its pid).
     let mark = tp.join("fetching");
     let make = tp.join("make");
-    fs::write(
+    write_script(
         &make,
-        format!(
+        &format!(
             "#!/bin/sh\ncase \" $* \" in *\" fetch \"*)\n\
              [ -e '{m}' ] || {{ echo $$ > '{m}'; exec sleep 60; }};;\nesac\nexec bmake \"$@\"\n",
             m = s(&mark)
         ),
-    )
-    .expect("write make");
-    assert!(Command::new("chmod")
-        .arg("+x")
-        .arg(&make)
-        .status()
-        .expect("chmod")
-        .success());
+    );
     let distdir = tp.join("distfiles");
     let config = small_config(
         tp,
@@ -1162,12 +1143,7 @@ fn a_prefetch_killed_with_the_run_is_done_by_the_next() {
     let _ = first.wait();
     let sleeper = fs::read_to_string(&mark).expect("pid").trim().to_string();
     kill(sleeper);
-    let batch = fs::read_dir(tp.join("work"))
-        .expect("work")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("list.jsonl").is_file())
-        .expect("the batch directory");
+    let batch = the_batch(tp);
     assert!(
         !batch.join("fetch.jsonl").exists(),
         "a prefetch not over left its result"
@@ -1229,12 +1205,7 @@ fn huge_deadlines_are_refused_and_target_names_never_collide() {
     .unwrap();
     let out = coordinator(&["run", "--config", &s(&named)]);
     assert_eq!(out.code, 5, "{}", out.stderr);
-    let batch = fs::read_dir(tp.join("work"))
-        .expect("work")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("list.jsonl").is_file())
-        .expect("the batch directory");
+    let batch = the_batch(tp);
     let targets = records(&batch.join("targets.jsonl"));
     assert_eq!(targets.len(), 2, "{targets:?}");
     assert!(targets
@@ -1245,4 +1216,14 @@ fn huge_deadlines_are_refused_and_target_names_never_collide() {
     assert!(list.iter().any(|r| r["kind"] == "port"));
     assert!(batch.join("target/targets.log").is_file());
     assert!(batch.join("target/list.log").is_file());
+}
+
+/// The directory of the one batch a small_config run made.
+fn the_batch(tp: &Path) -> PathBuf {
+    fs::read_dir(tp.join("work"))
+        .expect("work")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("list.jsonl").is_file())
+        .expect("the batch directory")
 }

@@ -1152,8 +1152,7 @@ fn summary_mail_never_hangs_on_a_silent_transport() {
     let outbox = t.path().join("outbox");
     // A sendmail that sleeps (in a process of its own: its group goes too).
     let sendmail = t.path().join("sendmail");
-    std::fs::write(&sendmail, "#!/bin/sh\nsleep 300 &\nwait\n").unwrap();
-    std::fs::set_permissions(&sendmail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&sendmail, "#!/bin/sh\nsleep 300 &\nwait\n");
     let flag = format!("--sendmail={}", s(&sendmail));
     let start = std::time::Instant::now();
     let out = run(

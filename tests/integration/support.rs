@@ -119,6 +119,14 @@ pub fn write_files(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
+/// Write an executable script (a test's helper program: a spy, a hostile
+/// sendmail, a make that waits).
+pub fn write_script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
 /// A port Makefile and a group Makefile (its SUBDIR list naming `subdirs`), as
 /// the sample tree writes them.
 pub const PORT_MK: &str = "COMMENT = test\n.include <bsd.port.mk>\n";
