@@ -246,7 +246,7 @@ fn take_from_orphan(dir: &Path, make_lock: &File, id: &str, diag: &Diag) -> Resu
             ));
             // The lock being held means a process of that make lives, so the
             // group id is still its own.
-            super::make::kill_group(p);
+            crate::proc::signal_group(p, crate::proc::Sig::Kill);
         }
         None => diag.warn(format_args!(
             "batch {id}: processes of an earlier run's make still hold {}; waiting for them",

@@ -24,11 +24,6 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long build-list waits for the output of a killed make to end.
 const KILL_GRACE: Duration = Duration::from_secs(10);
 
-/// Kill a process group: `kill -s KILL -- -<pgid>` (std has no killpg).
-pub fn kill_group(pgid: u32) -> bool {
-    crate::proc::signal_group(pgid, crate::proc::Sig::Kill)
-}
-
 /// The running make.  Dropped before it was waited for (an error on the way
 /// out, a closed stdout), it kills the whole group: a build nobody reads must
 /// not go on.
@@ -64,7 +59,7 @@ impl Make {
     /// belong to another group.
     fn kill(&mut self) {
         if self.reaped.is_none() {
-            kill_group(self.pgid());
+            crate::proc::signal_group(self.pgid(), crate::proc::Sig::Kill);
         }
     }
 }

@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 
 use super::rfc3339;
 use super::spool::{spool_record, Spool, State};
+use crate::proc::{signal_group, Sig};
 use crate::{Error, Record};
 
 /// The variables every stage gets, which `${NAME}` in the chain file may name
@@ -415,16 +416,6 @@ impl Stop {
     }
 }
 
-/// Send a signal (`"TERM"` or `"KILL"`) to a process group.
-pub fn signal_group(pgid: u32, sig: &str) -> bool {
-    let sig = if sig == "KILL" {
-        crate::proc::Sig::Kill
-    } else {
-        crate::proc::Sig::Term
-    };
-    crate::proc::signal_group(pgid, sig)
-}
-
 /// What the records of a spool stamp: MACHINE_ARCH of the stages, this host.
 #[derive(Debug, Clone, Default)]
 pub struct Stamp {
@@ -782,7 +773,7 @@ fn kill_live(
     live: &mut usize,
     gently: bool,
 ) {
-    let signal_live = |run: &Run, sig: &str| {
+    let signal_live = |run: &Run, sig: Sig| {
         for s in run.stages.iter().filter(|s| s.ended.is_none()) {
             if let Some(p) = s.pid {
                 signal_group(p, sig);
@@ -790,7 +781,7 @@ fn kill_live(
         }
     };
     if gently {
-        signal_live(run, "TERM");
+        signal_live(run, Sig::Term);
         let deadline = Instant::now() + STOP_GRACE;
         while *live > 0 {
             match rx.recv_deadline(deadline) {
@@ -800,7 +791,7 @@ fn kill_live(
         }
     }
     if *live > 0 {
-        signal_live(run, "KILL");
+        signal_live(run, Sig::Kill);
     }
     while *live > 0 {
         match rx.recv_timeout(Duration::from_secs(10)) {
@@ -856,7 +847,7 @@ pub fn clear_orphans(spool: &Spool, id: &str, stop: &Stop) -> Result<bool, Error
         // The lock being held means a process of that stage lives, so the
         // group is still its own.
         for g in groups {
-            signal_group(g, "KILL");
+            signal_group(g, Sig::Kill);
         }
     }
     let start = Instant::now();
