@@ -1,5 +1,6 @@
 //! The README's first command, `pipelines/demo`, run from a clean checkout of
-//! the repository: it must end with the mail.
+//! the repository, with the binaries the suite was built with: it must end
+//! with the mail.
 
 use std::process::Command;
 
@@ -32,11 +33,22 @@ fn the_readme_demo_ends_with_the_mail() {
         "the demo is the README's first command"
     );
     let demo = t.path().join("demo");
+    // The binaries this test suite was built with (cargo test --workspace
+    // builds the examples too); the demo's own `cargo build` is run by .ci/run.
+    let bindir = bin("build-coordinator")
+        .parent()
+        .expect("the binaries' directory")
+        .to_path_buf();
+    assert!(
+        bindir.join("examples/make-sqlports").is_file(),
+        "{}/examples/make-sqlports is not built: run cargo test --workspace \
+         (or cargo build --example make-sqlports)",
+        bindir.display()
+    );
     let mut cmd = Command::new(checkout.join("pipelines/demo"));
     cmd.arg(&demo)
         .current_dir(&checkout)
-        // Its own target directory: the outer cargo holds the lock of ours.
-        .env("CARGO_TARGET_DIR", root().join("target/demo-checkout"));
+        .env("PORTFLOW_BINDIR", &bindir);
     let out = run_cmd(cmd, "", &[]);
     assert_eq!(out.code, 0, "demo failed:\n{}\n{}", out.stdout, out.stderr);
     let mail = &out.stdout;
