@@ -949,8 +949,40 @@ fn a_rerun_keeps_what_the_interrupted_run_delivered() {
 /// build-trigger killed with SIGKILL at a random moment of each and started
 /// again.  For every batch, the files its mail lists as sent are exactly the
 /// files that reached its signing directory, whichever run delivered them.
+/// Three build hosts (each its own tree, spool and signing directory) take
+/// ten batches each, side by side.
 #[test]
 fn thirty_random_kills_every_mail_matches_the_signing_directory() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    // When each batch's first build-trigger is killed, in milliseconds.
+    let kills: Vec<u64> = (0..30).map(|_| next() % 1800).collect();
+    let killed_mid_chain: usize = std::thread::scope(|scope| {
+        let hosts: Vec<_> = kills
+            .chunks(10)
+            .enumerate()
+            .map(|(h, kills)| scope.spawn(move || kill_batches(h * 10, kills)))
+            .collect();
+        hosts
+            .into_iter()
+            .map(|h| h.join().expect("a host's batches"))
+            .sum()
+    });
+    // The kills fell in the middle of chains, not only before or after.
+    assert!(
+        killed_mid_chain >= 10,
+        "only {killed_mid_chain} kills mid-chain"
+    );
+}
+
+/// One build host of the fault injection: batches `k<first>`... each killed
+/// after the given milliseconds; how many kills fell mid-chain.
+fn kill_batches(first: usize, kills: &[u64]) -> usize {
     let c = SampleCopy::new();
     let w = World::new();
     let sign = w.dir.path().join("sign");
@@ -968,22 +1000,15 @@ fn thirty_random_kills_every_mail_matches_the_signing_directory() {
     let owned = chain_env(&c);
     let env = borrowed(&owned);
     let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=1"];
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
     let mut killed_mid_chain = 0;
-    for i in 0..30 {
-        let id = format!("k{i:02}");
+    for (i, ms) in kills.iter().enumerate() {
+        let id = format!("k{:02}", first + i);
         let input =
             format!("{{\"kind\":\"batch\",\"v\":1,\"id\":\"{id}\"}}\nmisc/plain\nnet/tor\n");
         let mut first = w.watch(&chain, &settings, &env);
         let sub = run("build-trigger", &w.args("submit", &[]), &input, &[]);
         assert_eq!(sub.code, 0, "{}", sub.stderr);
-        std::thread::sleep(Duration::from_millis(next() % 1800));
+        std::thread::sleep(Duration::from_millis(*ms));
         if w.spool.join(format!("cur/{id}.jsonl")).exists() {
             killed_mid_chain += 1;
         }
@@ -1045,11 +1070,7 @@ fn thirty_random_kills_every_mail_matches_the_signing_directory() {
             mail.stdout
         );
     }
-    // The kills fell in the middle of chains, not only before or after.
-    assert!(
-        killed_mid_chain >= 10,
-        "only {killed_mid_chain} kills mid-chain"
-    );
+    killed_mid_chain
 }
 
 /// Files in new/ that are not batches are never run, and are said: by
