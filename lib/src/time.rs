@@ -1,34 +1,28 @@
-//! Time as the tools write and read it: durations (`30s`, `10m`, `2h`, `1d`),
-//! UTC stamps (`2026-11-21T10:15:00Z`, `20261121-101500`), without a calendar
-//! library: the proleptic Gregorian calendar of Howard Hinnant's civil_from_days.
+//! Time as the tools write and read it: durations as people write them (`30s`,
+//! `10m`, `1h 30m`, `2days`, or plain seconds) and UTC stamps
+//! (`2026-11-21T10:15:00Z`, `20261121-101500`), both through humantime.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-/// `30s`, `10m`, `2h`, `1d`, or plain seconds; more than zero, at most
-/// [`MAX_DURATION`].
+/// A duration as humantime reads it (`30s`, `10m`, `2h`, `1d`, `1h 30m`), or
+/// plain seconds; more than zero, at most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
+    let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse::<u64>().ok().map(Duration::from_secs)
+    } else {
+        humantime::parse_duration(s).ok()
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: a number and s, m, h or d"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("invalid duration {s:?}: a number and s, m, h or d")),
-    };
-    match n.checked_mul(mult) {
-        Some(0) => Err(format!("invalid duration {s:?}: must be more than zero")),
-        Some(secs) if secs <= MAX_DURATION.as_secs() => Ok(Duration::from_secs(secs)),
-        _ => Err(format!(
+    match d {
+        None => Err(format!(
+            "invalid duration {s:?}: a number and a unit (s, m, h, d), as 90s, 10m, 1h 30m"
+        )),
+        Some(d) if d.is_zero() => Err(format!("invalid duration {s:?}: must be more than zero")),
+        Some(d) if d > MAX_DURATION => Err(format!(
             "invalid duration {s:?}: too long (at most {})",
             show_duration(MAX_DURATION)
         )),
+        Some(d) => Ok(d),
     }
 }
 
@@ -36,66 +30,41 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// mistakes, and would not fit in the clock's arithmetic.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
-/// A duration as a person writes it: `90s`, `10m`, `2h`.
+/// A duration as a person writes it: `90s`, `10m`, `2h`, `1h 30m`.  Whole
+/// minutes and hours are written in them; a count of seconds under an hour
+/// that is not whole minutes stays in seconds, as it was given.
 pub fn show_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s.is_multiple_of(3600) && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s.is_multiple_of(60) && s > 0 {
-        format!("{}m", s / 60)
-    } else {
+    if s < 3600 && !s.is_multiple_of(60) && d.subsec_nanos() == 0 {
         format!("{s}s")
+    } else {
+        humantime::format_duration(d).to_string()
     }
 }
 
-/// The UTC calendar date of a day count since 1970-01-01 (Howard Hinnant's
-/// civil_from_days).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// `YYYYMMDD-HHMMSS` in UTC.
-pub fn compact_stamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-/// RFC 3339 in UTC, for the logs.
+/// RFC 3339 in UTC to the second: `2026-11-21T10:15:00Z`.
 pub fn utc_stamp(t: SystemTime) -> String {
-    let c = compact_stamp(t);
-    format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &c[0..4],
-        &c[4..6],
-        &c[6..8],
-        &c[9..11],
-        &c[11..13],
-        &c[13..15]
-    )
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC: [`utc_stamp`] without its separators.
+pub fn compact_stamp(t: SystemTime) -> String {
+    let r = utc_stamp(t);
+    let mut out = String::with_capacity(15);
+    for c in r.chars() {
+        match c {
+            '0'..='9' => out.push(c),
+            'T' => out.push('-'),
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn durations() {
@@ -111,8 +80,6 @@ mod tests {
             "s",
             "10x",
             "-1s",
-            "1.5h",
-            "1h30m",
             "367d",
             "18446744073709551615",
             "99999999999d",
@@ -122,6 +89,10 @@ mod tests {
         assert_eq!(show_duration(Duration::from_secs(7200)), "2h");
         assert_eq!(show_duration(Duration::from_secs(90)), "90s");
         assert_eq!(show_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(show_duration(Duration::from_secs(5400)), "1h 30m");
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2days"), Ok(Duration::from_secs(2 * 86_400)));
     }
 
     #[test]

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{select, tick, unbounded, Receiver, Sender};
 use serde_json::{json, Value};
 
-use super::rfc3339;
 use super::spool::{spool_record, Spool, State};
 use crate::proc::{signal_group, Sig};
 use crate::{Error, Record};
@@ -458,14 +457,14 @@ impl Run {
     /// The heartbeat: `cur/<id>.status`, a `spool` record, written atomically.
     fn write_status(&self, spool: &Spool, stamp: &Stamp) -> io::Result<()> {
         let mut r = spool_record(&self.id, State::Cur);
-        r.set("since", rfc3339(self.started));
+        r.set("since", crate::time::utc_stamp(self.started));
         if let Some(s) = self.at_work() {
             r.set("stage", s.name.as_str());
             if let Some(p) = s.pid {
                 r.set("pid", p);
             }
         }
-        r.set("heartbeat", rfc3339(SystemTime::now()));
+        r.set("heartbeat", crate::time::utc_stamp(SystemTime::now()));
         r.set("stages", self.stages_value());
         stamp.stamp(&mut r);
         let dir = spool.dir(State::Cur);
@@ -484,7 +483,7 @@ impl Run {
             Outcome::Stopped => State::Cur,
         };
         let mut r = spool_record(&self.id, st);
-        r.set("since", rfc3339(SystemTime::now()));
+        r.set("since", crate::time::utc_stamp(SystemTime::now()));
         if let Outcome::Failed(i) = self.outcome {
             r.set("stage", self.stages[i].name.as_str());
         }

@@ -20,7 +20,7 @@ pub mod spool;
 pub mod watch;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::diag::{Diag, Exit};
 use crate::Error;
@@ -144,9 +144,4 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         Command::Wait(a) => spool::wait(a, diag),
         Command::Status(a) => spool::status(a, diag),
     }
-}
-
-/// RFC 3339 in UTC, to the second.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    crate::time::utc_stamp(t)
 }

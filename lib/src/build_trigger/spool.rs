@@ -17,7 +17,7 @@ use crate::jsonl::Output;
 use crate::record::Record;
 use crate::Error;
 
-use super::{rfc3339, StatusArgs, SubmitArgs, WaitArgs, TOOL};
+use super::{StatusArgs, SubmitArgs, WaitArgs, TOOL};
 
 /// The lock held by the `watch` or `run-once` serving the spool.
 pub const WATCH_LOCK: &str = "watch.lock";
@@ -290,7 +290,7 @@ pub fn batch_file(
     };
     check_batch(&id)?;
     rec.set("id", id.as_str());
-    rec.set_default("created", rfc3339(now));
+    rec.set_default("created", crate::time::utc_stamp(now));
     let mut body = rec.to_line().into_bytes();
     body.push(b'\n');
     for (i, l) in lines.iter().enumerate() {
@@ -418,7 +418,7 @@ fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
         .filter(|r| r.is("spool") && r.str("batch") == Some(id))
         .unwrap_or_else(|| {
             let mut r = spool_record(id, State::Cur);
-            r.set("since", rfc3339(mtime));
+            r.set("since", crate::time::utc_stamp(mtime));
             r
         });
     r.set("state", State::Cur.as_str());
@@ -467,7 +467,7 @@ pub fn status(a: &StatusArgs, diag: &Diag) -> Result<Exit, Error> {
     for st in states {
         for (id, t) in spool.batches(st)? {
             let mut r = spool_record(&id, st);
-            r.set("since", rfc3339(t));
+            r.set("since", crate::time::utc_stamp(t));
             out.record(&r)?;
         }
     }

@@ -620,7 +620,7 @@ ssh_options = ["-i", "/root/.ssh/id_portflow"]
         assert!(e.contains("colour"), "{e}");
         let e = err(&GOOD.replace("name = \"i386\"", "name = \"amd64\""));
         assert!(e.starts_with("p.conf:27: ") && e.contains("twice"), "{e}");
-        let e = err(&GOOD.replace("\"10h\"", "\"10 hours\""));
+        let e = err(&GOOD.replace("\"10h\"", "\"ten hours\""));
         assert!(e.starts_with("p.conf:24: deadline"), "{e}");
         // A deadline past any clock: refused, not a panic later.
         let e = err(&GOOD.replace("\"10h\"", "\"99999999999d\""));
