@@ -34,7 +34,7 @@ use crate::diag::{Diag, Exit, Loc};
 use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
-use crate::record::{Level, Record};
+use crate::record::{Kind, Level, Record};
 use crate::Error;
 
 pub const TOOL: &str = "clean-env";
@@ -721,7 +721,7 @@ fn read_input(args: &Args, host: &mut Host, diag: &Diag) -> Result<Vec<(Record, 
             }
             Item::Text(t) => match PkgPath::parse(&t) {
                 Ok(p) => {
-                    let mut r = Record::new("port");
+                    let mut r = Record::new(Kind::Port);
                     r.set("pkgpath", p.dir());
                     r.set("fullpkgpath", p.to_string());
                     v.push((r, false));
@@ -774,7 +774,7 @@ impl Report<'_> {
 
 /// A `clean` record.
 fn clean(action: &str, target: &str, status: &str, message: Option<&str>) -> Record {
-    let mut r = Record::new("clean");
+    let mut r = Record::new(Kind::Clean);
     r.set("action", action);
     r.set("target", target);
     r.set("status", status);
@@ -799,7 +799,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     if args.text {
         out = out.text_view(|r| {
             crate::jsonl::notice_to_stderr(TOOL, r);
-            if r.is("clean") && r.str("status") == Some("failed") {
+            if r.is(Kind::Clean) && r.str("status") == Some("failed") {
                 eprintln!(
                     "{TOOL}: {} {}: failed: {}",
                     r.str("action").unwrap_or(""),
@@ -807,7 +807,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     r.str("message").unwrap_or("")
                 );
             }
-            r.is("port")
+            r.is(Kind::Port)
                 .then(|| {
                     r.str("fullpkgpath")
                         .or(r.str("pkgpath"))

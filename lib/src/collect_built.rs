@@ -24,7 +24,7 @@ use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
 use crate::ports::{split_headers, valid_package_file, valid_pkgname};
-use crate::record::{Level, Record};
+use crate::record::{Kind, Level, Record};
 use crate::Error;
 
 pub const TOOL: &str = "collect-built";
@@ -182,7 +182,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     diag.error_at(loc, &e);
                     notices.add(Level::Error, e.to_string(), Told::Already);
                 }
-                if batch.is_none() && r.is("build") {
+                if batch.is_none() && r.is(Kind::Build) {
                     // build-list's records carry their batch.
                     batch = r
                         .str("batch")
@@ -342,7 +342,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     for ((file, w, path), sum) in present.iter().zip(sums) {
         match sum {
             Ok(f) => {
-                let mut r = Record::new("package");
+                let mut r = Record::new(Kind::Package);
                 r.set("fullpkgpath", w.fullpkgpath.as_str());
                 r.set("pkgname", w.pkgname.as_str());
                 r.set("file", file.as_str());
@@ -461,7 +461,7 @@ fn check_claims(
 /// only plain package file names are taken, the rest is returned, to be
 /// reported.
 fn created_of(r: &Record, created: &mut Vec<(String, String, bool)>) -> Vec<String> {
-    if !r.is("build") || r.str("target").is_some_and(|t| t != "package") {
+    if !r.is(Kind::Build) || r.str("target").is_some_and(|t| t != "package") {
         return Vec::new();
     }
     let Some(v) = r.get("created") else {
@@ -525,7 +525,7 @@ fn add_dependencies(wanted: &mut BTreeMap<String, Wanted>, created: Vec<(String,
 /// failed (its dependencies built on the way may be there).  `None` for every
 /// other record, skipped and ignored builds included.
 fn to_collect(r: &Record) -> Result<Option<(String, bool)>, crate::record::RecordError> {
-    if !r.is("build") {
+    if !r.is(Kind::Build) {
         return Ok(None);
     }
     if r.str("target").is_some_and(|t| t != "package") {

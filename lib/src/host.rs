@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::ports::PortsTree;
+use crate::record::Kind;
 use crate::{Error, Record};
 
 /// The flags every build-host tool takes.
@@ -159,7 +160,7 @@ impl HostArgs {
 /// record without a valid id is an error, returned: its batch is never replaced
 /// by another in silence.
 pub fn learn_batch(batch: &mut Option<String>, r: &Record) -> Result<(), Error> {
-    if batch.is_none() && r.is("batch") {
+    if batch.is_none() && r.is(Kind::Batch) {
         match r.str("id") {
             Some(id) => {
                 check_batch(id)?;

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::diag::{Diag, Loc};
+use crate::record::Kind;
 use crate::{Error, Record};
 
 /// One input item.
@@ -215,7 +216,7 @@ impl Drop for Output {
 /// In a `-t` view: a warning or error notice goes to stderr as
 /// `tool: level: message`, since it has no place in the text.
 pub fn notice_to_stderr(tool: &str, r: &Record) {
-    if r.is("notice") && matches!(r.str("level"), Some("warning") | Some("error")) {
+    if r.is(Kind::Notice) && matches!(r.str("level"), Some("warning") | Some("error")) {
         eprintln!(
             "{tool}: {}: {}",
             r.str("level").unwrap_or(""),
@@ -247,7 +248,7 @@ mod tests {
         assert_eq!(errors, 1);
         assert_eq!(v.len(), 4);
         assert_eq!(v[0], (Item::Text("net/curl".into()), 3));
-        assert!(matches!(&v[1], (Item::Record(r), 4) if r.is("x")));
+        assert!(matches!(&v[1], (Item::Record(r), 4) if r.kind() == "x"));
         assert_eq!(v[2], (Item::Text("editors/vim,gtk2".into()), 6));
         assert_eq!(v[3], (Item::Text("last".into()), 7));
     }

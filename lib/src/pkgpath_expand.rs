@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::diag::{Diag, Exit, Loc};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
-use crate::record::{Level, Record};
+use crate::record::{Kind, Level, Record};
 use crate::sqlports::{Sqlports, DEFAULT_DB};
 use crate::Error;
 
@@ -118,7 +118,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         // `given`: the pkgpath to expand; `full`: true when the record already
         // names a full pkgpath (expanded before), which is only canonicalised.
         let (rec, given, full) = match item {
-            Item::Record(r) if r.is("port") => {
+            Item::Record(r) if r.is(Kind::Port) => {
                 let field = if r.get("fullpkgpath").is_some() {
                     "fullpkgpath"
                 } else {
@@ -144,7 +144,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 }
                 return Ok(());
             }
-            Item::Text(t) => (Record::new("port"), t, false),
+            Item::Text(t) => (Record::new(Kind::Port), t, false),
         };
         let p = match PkgPath::parse(&given) {
             Ok(p) => p,

@@ -34,11 +34,18 @@ pub enum RecordError {
         field: &'static str,
         problem: &'static str,
     },
+    #[error("{kind} record: field \"{field}\" is not {words}")]
+    NotAWord {
+        kind: String,
+        field: &'static str,
+        /// The words it may be, `built, up-to-date, failed, skipped or ignored`.
+        words: String,
+    },
 }
 
 impl Record {
     /// A new record of `kind`, version 1.
-    pub fn new(kind: &str) -> Self {
+    pub fn new(kind: Kind) -> Self {
         let mut m = Map::new();
         m.insert("kind".into(), Value::from(kind));
         m.insert("v".into(), Value::from(VERSION));
@@ -47,9 +54,9 @@ impl Record {
 
     /// A `notice` record (things the summary must show).
     pub fn notice(tool: &str, level: Level, message: impl Into<String>) -> Self {
-        let mut r = Record::new("notice");
+        let mut r = Record::new(Kind::Notice);
         r.set("tool", tool);
-        r.set("level", level.as_str());
+        r.set("level", level);
         r.set("message", message.into());
         r
     }
@@ -84,12 +91,24 @@ impl Record {
         serde_json::to_string(&self.0).unwrap_or_default()
     }
 
+    /// The kind as written, known or not.
     pub fn kind(&self) -> &str {
         self.0.get("kind").and_then(Value::as_str).unwrap_or("")
     }
 
-    pub fn is(&self, kind: &str) -> bool {
-        self.kind() == kind
+    /// The kind, when it is one of portflow-records(5).
+    pub fn known_kind(&self) -> Option<Kind> {
+        Kind::parse(self.kind())
+    }
+
+    pub fn is(&self, kind: Kind) -> bool {
+        self.kind() == kind.as_str()
+    }
+
+    /// A field holding a word of the vocabulary; `None` when it is missing, not
+    /// a string, or not one of the words.
+    pub fn word<W: Word>(&self, field: &str) -> Option<W> {
+        self.str(field).and_then(W::parse_word)
     }
 
     pub fn get(&self, field: &str) -> Option<&Value> {
@@ -115,6 +134,15 @@ impl Record {
                 problem: "is not a string",
             }),
         }
+    }
+
+    /// A field the record's kind requires, holding a word of the vocabulary.
+    pub fn require_word<W: Word>(&self, field: &'static str) -> Result<W, RecordError> {
+        W::parse_word(self.require_str(field)?).ok_or_else(|| RecordError::NotAWord {
+            kind: self.kind().into(),
+            field,
+            words: one_of(W::words()),
+        })
     }
 
     /// Set a field: in place when it exists, at the end when it does not.
@@ -157,21 +185,171 @@ impl Record {
     }
 }
 
-/// `notice` levels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Warning,
-    Error,
+/// A word of the vocabulary, read from a record's field.
+pub trait Word: Sized + Copy {
+    fn parse_word(s: &str) -> Option<Self>;
+    /// Every spelling, in the order of the manual.
+    fn words() -> &'static [&'static str];
 }
 
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "info",
-            Level::Warning => "warning",
-            Level::Error => "error",
+/// `a, b or c`.
+fn one_of(words: &[&str]) -> String {
+    match words.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// The words of the record vocabulary: an enum per field of fixed values, its
+/// spelling in the records, and back.
+macro_rules! words {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $var,)+
         }
+
+        impl $name {
+            /// Every word, in the order of the manual.
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+
+            /// As it is spelled in the records.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$var => $s,)+
+                }
+            }
+
+            /// The word spelled `s`, if it is one.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($s => Some($name::$var),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Word for $name {
+            fn parse_word(s: &str) -> Option<Self> {
+                $name::parse(s)
+            }
+
+            fn words() -> &'static [&'static str] {
+                &[$($s),+]
+            }
+        }
+
+        impl From<$name> for Value {
+            fn from(w: $name) -> Value {
+                Value::from(w.as_str())
+            }
+        }
+    };
+}
+
+words! {
+    /// The kinds of record of portflow-records(5).
+    pub enum Kind {
+        Batch = "batch",
+        Port = "port",
+        Removed = "removed",
+        Notice = "notice",
+        Clean = "clean",
+        Build = "build",
+        Package = "package",
+        Transfer = "transfer",
+        Target = "target",
+        Mail = "mail",
+        /// build-trigger's state of a batch in its spool (`status`).
+        Spool = "spool",
+    }
+}
+
+words! {
+    /// `notice` levels.
+    pub enum Level {
+        Info = "info",
+        Warning = "warning",
+        Error = "error",
+    }
+}
+
+words! {
+    /// What clean-env did (`clean` records' `action`).
+    pub enum CleanAction {
+        PkgDelete = "pkg_delete",
+        PkgAdd = "pkg_add",
+        Wipe = "wipe",
+    }
+}
+
+words! {
+    /// How a `clean` action went.
+    pub enum CleanStatus {
+        Done = "done",
+        DryRun = "dry-run",
+        Failed = "failed",
+    }
+}
+
+words! {
+    /// The make target of a `build` record (`package` when it has none).
+    #[derive(clap::ValueEnum)]
+    pub enum BuildTarget {
+        /// `make package BULK=yes`: build the packages.
+        Package = "package",
+        /// `make fetch`: fetch the distfiles only.
+        Fetch = "fetch",
+    }
+}
+
+words! {
+    /// What happened to an entry of build-list.
+    pub enum BuildStatus {
+        Built = "built",
+        UpToDate = "up-to-date",
+        Failed = "failed",
+        Skipped = "skipped",
+        /// make will not build it here (BROKEN, ONLY_FOR_ARCHS, IGNORE): the
+        /// reason is make's.
+        Ignored = "ignored",
+    }
+}
+
+words! {
+    /// What happened to a file rsync-list handed to rsync.
+    pub enum TransferStatus {
+        Sent = "sent",
+        Unchanged = "unchanged",
+        Failed = "failed",
+    }
+}
+
+words! {
+    /// How a target of the coordinator ended.
+    pub enum TargetStatus {
+        Done = "done",
+        Failed = "failed",
+        Timeout = "timeout",
+        Unreachable = "unreachable",
+    }
+}
+
+words! {
+    /// What became of a mail.
+    pub enum MailStatus {
+        Sent = "sent",
+        Saved = "saved",
+        /// Refused for good by the server (5xx): kept apart, never retried.
+        Rejected = "rejected",
     }
 }
 
@@ -231,7 +409,7 @@ mod tests {
 
     #[test]
     fn changes_round_trip() {
-        let mut r = Record::new("port");
+        let mut r = Record::new(Kind::Port);
         let c = Change {
             path: "net/curl/Makefile".into(),
             status: Status::Modified,

@@ -25,7 +25,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use crate::diag::{Diag, Exit, Loc};
 use crate::host::{check_batch, HostArgs, Repo};
 use crate::jsonl::{Inputs, Item, Output};
-use crate::record::{Level, Record, RecordError};
+use crate::record::{Kind, Level, Record, RecordError};
 use crate::Error;
 
 pub const TOOL: &str = "rsync-list";
@@ -280,7 +280,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 if let Err(e) = crate::host::learn_batch(&mut learned_batch, &r) {
                     reject(loc, e.to_string(), &mut notices);
                 }
-                if !r.is("package") {
+                if !r.is(Kind::Package) {
                     return Ok(());
                 }
                 match package_file(&r) {
@@ -438,7 +438,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     }
     for (e, o) in plan.entries.iter().zip(outcomes) {
         let o = o.unwrap_or_else(|| Outcome::Failed("not transferred".into()));
-        let mut r = Record::new("transfer");
+        let mut r = Record::new(Kind::Transfer);
         r.set("file", e.file.as_str());
         r.set("dest", dest.as_str());
         r.set("status", o.status());

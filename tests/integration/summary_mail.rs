@@ -1202,3 +1202,53 @@ fn summary_mail_never_hangs_on_a_silent_transport() {
     assert_eq!(std::fs::read_dir(outbox.join("new")).unwrap().count(), 2);
     drop(holder);
 }
+
+/// An entry make will not build on a host (BROKEN, ONLY_FOR_ARCHS: build-list's
+/// `ignored`, as the real tree gives it) is shown with make's reason, is no
+/// bad input, and is not the "nothing built" alarm when every host ignores it.
+#[test]
+fn summary_mail_ignored_entries_are_shown_and_no_alarm() {
+    let fasm = |arch: &str| {
+        rec(
+            "build",
+            json!({"fullpkgpath": "lang/fasm", "target": "package", "status": "ignored",
+                   "reason": "is only for i386, not amd64", "arch": arch}),
+        )
+    };
+    let input = rec("port", json!({"pkgpath": "lang/fasm"})) + &fasm("amd64");
+    let out = run(
+        "summary-mail",
+        &["--print", "--from", FROM, "--to", TO1],
+        &input,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    assert!(
+        out.stdout.contains("Subject: stable packages to sign\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        section(&out.stdout, "Not built there (make will not build them):"),
+        ["amd64\tlang/fasm (is only for i386, not amd64)"]
+    );
+    // Ignored on amd64, failed on i386: nothing built, the alarm.
+    let input = input
+        + &rec(
+            "build",
+            json!({"fullpkgpath": "lang/fasm", "target": "package", "status": "failed",
+                   "reason": "error", "arch": "i386", "tail": ["boom"]}),
+        );
+    let out = run(
+        "summary-mail",
+        &["--print", "--from", FROM, "--to", TO1],
+        &input,
+        &[],
+    );
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert_eq!(
+        section(&out.stdout, "Failed builds:"),
+        ["i386\tlang/fasm (error)"]
+    );
+}

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::diag::Diag;
+use crate::record::Kind;
 use crate::{Error, Record};
 
 /// How long a rerun waits for the processes of a crashed run's make to go after
@@ -86,7 +87,7 @@ pub fn read_journal(dir: &Path, diag: &Diag) -> Result<HashMap<Key, Record>, Err
             .map_err(|e| e.to_string())
             .and_then(|l| Record::parse(l).map_err(|e| e.to_string()));
         match rec {
-            Ok(r) if r.is("build") => match key_of(&r) {
+            Ok(r) if r.is(Kind::Build) => match key_of(&r) {
                 Some(k) => {
                     done.insert(k, r);
                 }
@@ -362,7 +363,7 @@ mod tests {
             panic!("busy")
         };
         assert_eq!(b.done.len(), 1);
-        let mut r = Record::new("build");
+        let mut r = Record::new(Kind::Build);
         r.set("fullpkgpath", "net/tor");
         r.set("target", "package");
         r.set("arch", "amd64");

@@ -25,30 +25,15 @@ use crate::diag::{Diag, Exit, Loc};
 use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
-use crate::record::{Level, Record};
+use crate::record::{Kind, Level, Record};
 use crate::Error;
 
 use batch::{Batch, Opened};
 
 pub const TOOL: &str = "build-list";
 
-/// The make target run over the list.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// `make package BULK=yes`: build the packages.
-    Package,
-    /// `make fetch`: fetch the distfiles only.
-    Fetch,
-}
-
-impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Package => "package",
-            Target::Fetch => "fetch",
-        }
-    }
-}
+/// The make target run over the list, and what happened to an entry.
+pub use crate::record::{BuildStatus as Status, BuildTarget as Target};
 
 /// Build a list of full pkgpaths with one make, one record per entry.
 #[derive(clap::Parser, Debug)]
@@ -109,30 +94,6 @@ pub struct Entry {
     pub path: String,
     /// Named by --also: built again every run.
     pub also: bool,
-}
-
-/// What happened to an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Built,
-    UpToDate,
-    Failed,
-    Skipped,
-    /// make will not build it here (BROKEN, ONLY_FOR_ARCHS, IGNORE): the reason
-    /// is make's.
-    Ignored,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Built => "built",
-            Status::UpToDate => "up-to-date",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-            Status::Ignored => "ignored",
-        }
-    }
 }
 
 /// The list, deduplicated, in first-seen order.
@@ -237,7 +198,7 @@ fn build_record(
     log: &Path,
     seconds: f64,
 ) -> Record {
-    let mut r = Record::new("build");
+    let mut r = Record::new(Kind::Build);
     r.set("fullpkgpath", e.path.as_str());
     r.set("target", target.as_str());
     r.set("status", status.as_str());
@@ -309,7 +270,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         out = out.text_view(|r| {
             crate::jsonl::notice_to_stderr(TOOL, r);
             let ok = matches!(r.str("status"), Some("built") | Some("up-to-date"));
-            (r.is("build") && ok)
+            (r.is(Kind::Build) && ok)
                 .then(|| r.str("fullpkgpath").map(str::to_string))
                 .flatten()
         });
@@ -322,7 +283,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                 // Nothing is built yet: a bad batch record stops the run (exit 2).
                 host.learn_batch(&r)
                     .map_err(|e| Error::Usage(format!("{loc}: {e}: nothing built")))?;
-                let given = if r.is("port") {
+                let given = if r.is(Kind::Port) {
                     let field = if r.get("fullpkgpath").is_some() {
                         "fullpkgpath"
                     } else {

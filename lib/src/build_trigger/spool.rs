@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::diag::{Diag, Exit};
 use crate::host::check_batch;
 use crate::jsonl::Output;
-use crate::record::Record;
+use crate::record::{Kind, Record};
 use crate::Error;
 
 use super::{StatusArgs, SubmitArgs, WaitArgs, TOOL};
@@ -223,7 +223,7 @@ pub use crate::atomic::sync_dir;
 
 /// A `spool` record: the state of one batch.
 pub fn spool_record(id: &str, st: State) -> Record {
-    let mut r = Record::new("spool");
+    let mut r = Record::new(Kind::Spool);
     r.set("batch", id);
     r.set("state", st.as_str());
     r
@@ -268,7 +268,7 @@ pub fn batch_file(
             continue;
         }
         if let Ok(r) = Record::parse(t) {
-            if r.is("batch") {
+            if r.is(Kind::Batch) {
                 found = Some((i, r));
                 break;
             }
@@ -276,7 +276,7 @@ pub fn batch_file(
     }
     let (skip, mut rec) = match found {
         Some((i, r)) => (Some(i), r),
-        None => (None, Record::new("batch")),
+        None => (None, Record::new(Kind::Batch)),
     };
     let id = match batch {
         Some(b) => b.to_string(),
@@ -415,7 +415,7 @@ fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
     let mut r = fs::read_to_string(&p)
         .ok()
         .and_then(|t| Record::parse(t.trim()).ok())
-        .filter(|r| r.is("spool") && r.str("batch") == Some(id))
+        .filter(|r| r.is(Kind::Spool) && r.str("batch") == Some(id))
         .unwrap_or_else(|| {
             let mut r = spool_record(id, State::Cur);
             r.set("since", crate::time::utc_stamp(mtime));

@@ -16,7 +16,7 @@ use crossbeam_channel::{at, bounded, Receiver, Select};
 
 use super::config::{Target, BUILD_TRIGGER};
 use super::{append, program, tail_lines, BatchDir, Coordinator};
-use crate::record::Record;
+use crate::record::{Kind, Record};
 use crate::Error;
 
 /// ssh's exit status when it could not connect or lost the connection.
@@ -199,7 +199,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
             },
             0.0,
         ));
-        let mut rec = Record::new("target");
+        let mut rec = Record::new(Kind::Target);
         rec.set("name", t.name.as_str());
         rec.set("arch", t.arch.as_str());
         rec.set("status", ended.status);
@@ -498,7 +498,7 @@ impl Job {
             .lines()
             .rev()
             .filter_map(|l| Record::parse(l).ok())
-            .find(|r| r.is("notice") && r.str("level") == Some("error"))
+            .find(|r| r.is(Kind::Notice) && r.str("level") == Some("error"))
             .and_then(|r| r.str("message").map(str::to_string));
         match notice {
             Some(m) => format!("the chain failed: {m}"),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::config::Delta;
 use super::{append, program, tail_lines, BatchDir, Coordinator};
 use crate::diag::Exit;
-use crate::record::{Level, Record};
+use crate::record::{Kind, Level, Record};
 use crate::Error;
 
 /// The update output not yet given to a batch, in the work directory.
@@ -171,7 +171,7 @@ pub fn delta(c: &Coordinator<'_>, pending: &Path) -> Result<Found, Error> {
         else {
             continue;
         };
-        if r.is("port") || r.is("removed") {
+        if r.is(Kind::Port) || r.is(Kind::Removed) {
             ports += 1;
             h.update(line);
             h.update(b"\n");
@@ -228,7 +228,7 @@ pub fn write_list(
     expanded: &Expanded,
     pending: &Path,
 ) -> Result<(), Error> {
-    let mut batch = Record::new("batch");
+    let mut batch = Record::new(Kind::Batch);
     batch.set("id", b.id.as_str());
     batch.set(
         "created",

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use super::config::Transport;
 use super::fanout::records_file;
 use super::{list, program, BatchDir, Coordinator};
-use crate::record::Record;
+use crate::record::{Kind, Record};
 use crate::Error;
 
 pub const SUMMARY: &str = "summary.jsonl";
@@ -183,7 +183,7 @@ pub fn summarize(
         || String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| Record::parse(l).ok())
-            .any(|r| r.is("mail"));
+            .any(|r| r.is(Kind::Mail));
     match out.status.code() {
         Some(0) => m.finished = true,
         Some(3) => {

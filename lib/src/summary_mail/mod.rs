@@ -24,7 +24,7 @@ use lettre::Message;
 use crate::diag::{Diag, Exit, Loc};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::mail::{self, Flushed, Mail, TlsMode, Transport, SENDMAIL};
-use crate::record::Record;
+use crate::record::{Kind, Level, MailStatus, Record};
 use crate::Error;
 
 pub use summary::{change_line, stem, Gather, Options, Summary};
@@ -235,7 +235,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         summary.notices.insert(
             0,
             summary::Notice {
-                level: "error".into(),
+                level: Level::Error,
                 tool: Some(TOOL.into()),
                 arch: None,
                 message: format!("{e}: the changes shown are those of the records"),
@@ -265,15 +265,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         _ => setup.transport.send(&mail, setup.timeout),
     };
     match sent {
-        Ok(path) => {
-            record.set("status", "sent");
-            if let Some(id) = mail.headers().get("message-id") {
-                record.set("message_id", id);
-            }
-            if let Some(p) = path {
-                record.set("path", p.display().to_string());
-            }
-        }
+        Ok(path) => mark_sent(&mut record, &mail, path.as_deref()),
         Err(e) if e.permanent => {
             // Refused for good: kept apart in the outbox's bad/, never in the
             // queue it would block.
@@ -287,7 +279,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                         "{e}: refused for good; the mail is kept in {}",
                         path.display()
                     ));
-                    record.set("status", "rejected");
+                    record.set("status", MailStatus::Rejected);
                     record.set("message", e.message.as_str());
                     record.set("path", path.display().to_string());
                 }
@@ -303,7 +295,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
                     "{e}: the mail is saved in {}; send it with summary-mail --flush",
                     path.display()
                 ));
-                record.set("status", "saved");
+                record.set("status", MailStatus::Saved);
                 record.set("path", path.display().to_string());
                 saved = true;
             }
@@ -500,15 +492,21 @@ fn flush(setup: &Setup, diag: &Diag) -> Result<Exit, Error> {
     })
 }
 
-fn flushed_record(mail: &Mail, delivered: Option<&Path>) -> Record {
-    let mut r = mail_record(mail);
-    r.set("status", "sent");
+/// A `mail` record says the mail was sent: its Message-ID, and the file it was
+/// delivered to (a maildir).
+fn mark_sent(r: &mut Record, mail: &Mail, delivered: Option<&Path>) {
+    r.set("status", MailStatus::Sent);
     if let Some(id) = mail.headers().get("message-id") {
         r.set("message_id", id);
     }
     if let Some(p) = delivered {
         r.set("path", p.display().to_string());
     }
+}
+
+fn flushed_record(mail: &Mail, delivered: Option<&Path>) -> Record {
+    let mut r = mail_record(mail);
+    mark_sent(&mut r, mail, delivered);
     if let Some(b) = mail.headers().get("x-portflow-batch") {
         r.set("batch", b);
     }
@@ -518,7 +516,7 @@ fn flushed_record(mail: &Mail, delivered: Option<&Path>) -> Record {
 /// A `mail` record's `to` and `subject`, as the message's headers say them.
 fn mail_record(mail: &Mail) -> Record {
     let h = mail.headers();
-    let mut r = Record::new("mail");
+    let mut r = Record::new(Kind::Mail);
     r.set(
         "to",
         h.all("to")

@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::record::{Change, Record, RecordError, Status};
+use crate::record::{
+    BuildStatus, BuildTarget, Change, Kind, Level, Record, RecordError, Status, TargetStatus,
+    TransferStatus,
+};
 
 /// The arch shown for a record that has none.
 pub const NO_ARCH: &str = "?";
@@ -19,14 +22,19 @@ pub struct Gather {
     source: Option<String>,
     /// Entries listed to build: full pkgpaths of port records and of package builds.
     listed: BTreeSet<String>,
+    /// Entries make ignores on some host (BROKEN, ONLY_FOR_ARCHS, IGNORE) ...
+    ignored_paths: BTreeSet<String>,
+    /// ... and entries a host built, found up to date, failed or skipped.
+    reached_paths: BTreeSet<String>,
     /// Every arch a record of the targets names.
     arches: BTreeSet<String>,
     /// (arch, file) -> debug
     packages: BTreeMap<(String, String), bool>,
     /// (arch, file) -> (status, dest)
-    transfers: BTreeMap<(String, String), (String, Option<String>)>,
+    transfers: BTreeMap<(String, String), (TransferStatus, Option<String>)>,
     failed: Vec<FailedBuild>,
     skipped: Vec<Skipped>,
+    ignored: Vec<Skipped>,
     targets: Vec<TargetLost>,
     notices: Vec<Notice>,
     removed: BTreeSet<String>,
@@ -57,6 +65,11 @@ fn bad_value(r: &Record, field: &'static str, problem: &'static str) -> RecordEr
     }
 }
 
+/// The `arch` of a record, made one line.
+fn arch_of(r: &Record) -> Result<Option<String>, RecordError> {
+    opt_str(r, "arch").map(|a| a.map(one_line))
+}
+
 /// One line of text for the mail: control characters become `?`.
 pub fn one_line(s: &str) -> String {
     s.chars()
@@ -69,190 +82,194 @@ impl Gather {
     /// ignored; a record that lacks what its kind needs is an error, and is left
     /// out of the summary.
     pub fn add(&mut self, r: &Record) -> Result<(), RecordError> {
-        let arch = || opt_str(r, "arch").map(|a| a.map(one_line));
-        match r.kind() {
-            "batch" => {
-                if self.batch.is_none() {
-                    self.batch = opt_str(r, "id")?.map(one_line);
-                }
-                if self.source.is_none() {
-                    self.source = r.get("source").and_then(source_text);
-                }
+        match r.known_kind() {
+            Some(Kind::Batch) => self.add_batch(r),
+            Some(Kind::Port) => self.add_port(r),
+            Some(Kind::Removed) => self.add_removed(r),
+            Some(Kind::Notice) => self.add_notice(r),
+            Some(Kind::Build) => self.add_build(r),
+            Some(Kind::Package) => self.add_package(r),
+            Some(Kind::Transfer) => self.add_transfer(r),
+            Some(Kind::Target) => self.add_target(r),
+            // clean, mail, spool, and kinds this version does not know.
+            Some(Kind::Clean | Kind::Mail | Kind::Spool) | None => Ok(()),
+        }
+    }
+
+    /// An arch some record names: it gets a count line.
+    fn arch(&mut self, r: &Record) -> Result<String, RecordError> {
+        let arch = arch_of(r)?;
+        if let Some(a) = &arch {
+            self.arches.insert(a.clone());
+        }
+        Ok(arch.unwrap_or_else(|| NO_ARCH.into()))
+    }
+
+    fn add_batch(&mut self, r: &Record) -> Result<(), RecordError> {
+        if self.batch.is_none() {
+            self.batch = opt_str(r, "id")?.map(one_line);
+        }
+        if self.source.is_none() {
+            self.source = r.get("source").and_then(source_text);
+        }
+        Ok(())
+    }
+
+    fn add_port(&mut self, r: &Record) -> Result<(), RecordError> {
+        let pkgpath = r.require_str("pkgpath")?;
+        let full = opt_str(r, "fullpkgpath")?.unwrap_or(pkgpath);
+        self.listed.insert(one_line(full));
+        self.add_changes(r);
+        self.something = true;
+        Ok(())
+    }
+
+    fn add_removed(&mut self, r: &Record) -> Result<(), RecordError> {
+        let pkgpath = r.require_str("pkgpath")?;
+        self.removed.insert(one_line(pkgpath));
+        self.add_changes(r);
+        Ok(())
+    }
+
+    fn add_notice(&mut self, r: &Record) -> Result<(), RecordError> {
+        let level: Level = r.require_word("level")?;
+        let message = r.require_str("message")?;
+        let tool = opt_str(r, "tool")?;
+        let n = Notice {
+            level,
+            tool: tool.map(one_line),
+            arch: arch_of(r)?,
+            message: one_line(message),
+        };
+        if level != Level::Info {
+            self.something = true;
+        }
+        let key = format!(
+            "notice\0{}\0{:?}\0{:?}\0{}",
+            n.level, n.tool, n.arch, n.message
+        );
+        if self.seen.insert(key) {
+            self.notices.push(n);
+        }
+        Ok(())
+    }
+
+    fn add_build(&mut self, r: &Record) -> Result<(), RecordError> {
+        let full = one_line(r.require_str("fullpkgpath")?);
+        let status: BuildStatus = r.require_word("status")?;
+        let target = opt_str(r, "target")?.unwrap_or(BuildTarget::Package.as_str());
+        let package = target == BuildTarget::Package.as_str();
+        let reason = opt_str(r, "reason")?.map(one_line);
+        let log = opt_str(r, "log")?.map(str::to_string);
+        let tail = log_tail(r)?;
+        let arch = self.arch(r)?;
+        if package {
+            self.listed.insert(full.clone());
+            if status == BuildStatus::Ignored {
+                self.ignored_paths.insert(full.clone());
+            } else {
+                self.reached_paths.insert(full.clone());
             }
-            "port" => {
-                let pkgpath = r.require_str("pkgpath")?;
-                let full = opt_str(r, "fullpkgpath")?.unwrap_or(pkgpath);
-                self.listed.insert(one_line(full));
-                self.add_changes(r);
-                self.something = true;
-            }
-            "removed" => {
-                let pkgpath = r.require_str("pkgpath")?;
-                self.removed.insert(one_line(pkgpath));
-                self.add_changes(r);
-            }
-            "notice" => {
-                let level = r.require_str("level")?;
-                let message = r.require_str("message")?;
-                let tool = opt_str(r, "tool")?;
-                let level = match level {
-                    "info" | "warning" | "error" => level,
-                    _ => return Err(bad_value(r, "level", "is not info, warning or error")),
+        }
+        self.something = true;
+        let key = format!("{status}\0{arch}\0{full}\0{target}");
+        if !self.seen.insert(key) {
+            return Ok(());
+        }
+        let target = one_line(target);
+        match status {
+            BuildStatus::Built | BuildStatus::UpToDate => {}
+            BuildStatus::Failed => self.failed.push(FailedBuild {
+                arch,
+                fullpkgpath: full,
+                target,
+                reason,
+                log,
+                tail,
+                log_error: None,
+            }),
+            BuildStatus::Skipped | BuildStatus::Ignored => {
+                let s = Skipped {
+                    arch,
+                    fullpkgpath: full,
+                    target,
+                    reason,
                 };
-                let n = Notice {
-                    level: level.into(),
-                    tool: tool.map(one_line),
-                    arch: arch()?,
-                    message: one_line(message),
-                };
-                if level != "info" {
-                    self.something = true;
-                }
-                let key = format!(
-                    "notice\0{}\0{:?}\0{:?}\0{}",
-                    n.level, n.tool, n.arch, n.message
-                );
-                if self.seen.insert(key) {
-                    self.notices.push(n);
+                if status == BuildStatus::Skipped {
+                    self.skipped.push(s);
+                } else {
+                    self.ignored.push(s);
                 }
             }
-            "build" => {
-                let full = one_line(r.require_str("fullpkgpath")?);
-                let status = r.require_str("status")?;
-                let target = opt_str(r, "target")?.unwrap_or("package");
-                let reason = opt_str(r, "reason")?.map(one_line);
-                let log = opt_str(r, "log")?.map(str::to_string);
-                let tail = log_tail(r)?;
-                let arch = arch()?;
-                if let Some(a) = &arch {
-                    self.arches.insert(a.clone());
-                }
-                let arch = arch.unwrap_or_else(|| NO_ARCH.into());
-                if target == "package" {
-                    self.listed.insert(full.clone());
-                }
-                self.something = true;
-                match status {
-                    "built" | "up-to-date" => {}
-                    "failed" => {
-                        let key = format!("failed\0{arch}\0{full}\0{target}");
-                        if self.seen.insert(key) {
-                            self.failed.push(FailedBuild {
-                                arch,
-                                fullpkgpath: full,
-                                target: one_line(target),
-                                reason,
-                                log,
-                                tail,
-                                log_error: None,
-                            });
-                        }
-                    }
-                    "skipped" => {
-                        let key = format!("skipped\0{arch}\0{full}\0{target}");
-                        if self.seen.insert(key) {
-                            self.skipped.push(Skipped {
-                                arch,
-                                fullpkgpath: full,
-                                target: one_line(target),
-                                reason,
-                            });
-                        }
-                    }
-                    _ => {
-                        return Err(bad_value(
-                            r,
-                            "status",
-                            "is not built, up-to-date, failed or skipped",
-                        ))
-                    }
-                }
-            }
-            "package" => {
-                let file = one_line(r.require_str("file")?);
-                let debug = match r.get("debug") {
-                    None => file.starts_with("debug-"),
-                    Some(Value::Bool(b)) => *b,
-                    Some(_) => return Err(bad_value(r, "debug", "is not true or false")),
-                };
-                let arch = arch()?;
-                if let Some(a) = &arch {
-                    self.arches.insert(a.clone());
-                }
-                let arch = arch.unwrap_or_else(|| NO_ARCH.into());
-                self.packages.insert((arch, file), debug);
-                self.something = true;
-            }
-            "transfer" => {
-                let file = one_line(r.require_str("file")?);
-                let status = r.require_str("status")?;
-                if !matches!(status, "sent" | "unchanged" | "failed") {
-                    return Err(bad_value(r, "status", "is not sent, unchanged or failed"));
-                }
-                let dest = opt_str(r, "dest")?.map(one_line);
-                let arch = arch()?;
-                if let Some(a) = &arch {
-                    self.arches.insert(a.clone());
-                }
-                let arch = arch.unwrap_or_else(|| NO_ARCH.into());
-                // A file sent once is there, and this batch delivered it,
-                // whatever a later try says (unchanged after a rerun of an
-                // interrupted chain, failed).
-                let rank = |s: &str| match s {
-                    "sent" => 2,
-                    "unchanged" => 1,
-                    _ => 0,
-                };
-                let e = self
-                    .transfers
-                    .entry((arch, file))
-                    .or_insert_with(|| (status.to_string(), dest.clone()));
-                if rank(status) > rank(&e.0) {
-                    *e = (status.to_string(), dest);
-                }
-                self.something = true;
-            }
-            "target" => {
-                let name = one_line(r.require_str("name")?);
-                let status = r.require_str("status")?;
-                let tarch = opt_str(r, "arch")?.map(one_line);
-                let seconds = match r.get("seconds") {
-                    None => None,
-                    Some(v) => Some(
-                        v.as_f64()
-                            .ok_or_else(|| bad_value(r, "seconds", "is not a number"))?,
-                    ),
-                };
-                let message = opt_str(r, "message")?.map(one_line);
-                if let Some(a) = &tarch {
-                    self.arches.insert(a.clone());
-                }
-                match status {
-                    "done" => {}
-                    "failed" | "timeout" | "unreachable" => {
-                        self.something = true;
-                        let key = format!("target\0{name}\0{status}");
-                        if self.seen.insert(key) {
-                            self.targets.push(TargetLost {
-                                name,
-                                arch: tarch,
-                                status: status.into(),
-                                seconds,
-                                message,
-                            });
-                        }
-                    }
-                    _ => {
-                        return Err(bad_value(
-                            r,
-                            "status",
-                            "is not done, failed, timeout or unreachable",
-                        ))
-                    }
-                }
-            }
-            // clean, mail, and kinds this version does not know.
-            _ => {}
+        }
+        Ok(())
+    }
+
+    fn add_package(&mut self, r: &Record) -> Result<(), RecordError> {
+        let file = one_line(r.require_str("file")?);
+        let debug = match r.get("debug") {
+            None => file.starts_with("debug-"),
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad_value(r, "debug", "is not true or false")),
+        };
+        let arch = self.arch(r)?;
+        self.packages.insert((arch, file), debug);
+        self.something = true;
+        Ok(())
+    }
+
+    fn add_transfer(&mut self, r: &Record) -> Result<(), RecordError> {
+        let file = one_line(r.require_str("file")?);
+        let status: TransferStatus = r.require_word("status")?;
+        let dest = opt_str(r, "dest")?.map(one_line);
+        let arch = self.arch(r)?;
+        // A file sent once is there, and this batch delivered it, whatever a
+        // later try says (unchanged after a rerun of an interrupted chain,
+        // failed).
+        let rank = |s: TransferStatus| match s {
+            TransferStatus::Sent => 2,
+            TransferStatus::Unchanged => 1,
+            TransferStatus::Failed => 0,
+        };
+        let e = self
+            .transfers
+            .entry((arch, file))
+            .or_insert_with(|| (status, dest.clone()));
+        if rank(status) > rank(e.0) {
+            *e = (status, dest);
+        }
+        self.something = true;
+        Ok(())
+    }
+
+    fn add_target(&mut self, r: &Record) -> Result<(), RecordError> {
+        let name = one_line(r.require_str("name")?);
+        let status: TargetStatus = r.require_word("status")?;
+        let tarch = arch_of(r)?;
+        let seconds = match r.get("seconds") {
+            None => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .ok_or_else(|| bad_value(r, "seconds", "is not a number"))?,
+            ),
+        };
+        let message = opt_str(r, "message")?.map(one_line);
+        if let Some(a) = &tarch {
+            self.arches.insert(a.clone());
+        }
+        if status == TargetStatus::Done {
+            return Ok(());
+        }
+        self.something = true;
+        let key = format!("target\0{name}\0{status}");
+        if self.seen.insert(key) {
+            self.targets.push(TargetLost {
+                name,
+                arch: tarch,
+                status,
+                seconds,
+                message,
+            });
         }
         Ok(())
     }
@@ -290,7 +307,7 @@ impl Gather {
             ListFrom::Transfer => self
                 .transfers
                 .iter()
-                .filter(|(_, (status, _))| status == "sent")
+                .filter(|(_, (status, _))| *status == TransferStatus::Sent)
                 .map(|((arch, file), _)| ArchFile {
                     arch: arch.clone(),
                     file: file.clone(),
@@ -309,7 +326,7 @@ impl Gather {
         };
         let mut unchanged: Vec<Count> = Vec::new();
         for ((arch, file), (status, _)) in &self.transfers {
-            if status != "unchanged" {
+            if *status != TransferStatus::Unchanged {
                 continue;
             }
             if unchanged.last().is_none_or(|c| c.arch != *arch) {
@@ -330,7 +347,7 @@ impl Gather {
         let failed_transfers = self
             .transfers
             .iter()
-            .filter(|(_, (status, _))| status == "failed")
+            .filter(|(_, (status, _))| *status == TransferStatus::Failed)
             .map(|((arch, file), (_, dest))| FailedTransfer {
                 arch: arch.clone(),
                 file: file.clone(),
@@ -379,7 +396,8 @@ impl Gather {
         }
 
         let mut notices = self.notices;
-        notices.sort_by_key(|n| level_rank(&n.level));
+        // Errors first, then warnings, then the rest.
+        notices.sort_by_key(|n| std::cmp::Reverse(n.level));
 
         let (changes, changes_from) = match &opts.changes_file {
             Some(text) if !text.trim().is_empty() => (
@@ -399,7 +417,12 @@ impl Gather {
             batch: self.batch,
             source: self.source,
             listed: self.listed.len(),
-            alarm: !self.listed.is_empty() && !built,
+            // An entry every host ignores is not missed.
+            alarm: !built
+                && self
+                    .listed
+                    .iter()
+                    .any(|p| !self.ignored_paths.contains(p) || self.reached_paths.contains(p)),
             list_from,
             counts,
             infrastructure,
@@ -408,6 +431,7 @@ impl Gather {
             failed_transfers,
             failed,
             skipped: self.skipped,
+            ignored: self.ignored,
             targets: self.targets,
             removed: self.removed.into_iter().collect(),
             notices,
@@ -415,14 +439,6 @@ impl Gather {
             changes_from,
             bad_lines: 0,
         }
-    }
-}
-
-fn level_rank(level: &str) -> u8 {
-    match level {
-        "error" => 0,
-        "warning" => 1,
-        _ => 2,
     }
 }
 
@@ -482,7 +498,7 @@ fn log_tail(r: &Record) -> Result<Option<Vec<String>>, RecordError> {
         return Ok(None);
     };
     let bad = || RecordError::Field {
-        kind: "build".into(),
+        kind: Kind::Build.as_str().into(),
         field: "tail",
         problem: "is not a list of lines",
     };
@@ -577,7 +593,7 @@ pub struct TargetLost {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
-    pub status: String,
+    pub status: TargetStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -586,7 +602,7 @@ pub struct TargetLost {
 
 #[derive(Serialize, Debug)]
 pub struct Notice {
-    pub level: String,
+    pub level: Level,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -615,6 +631,8 @@ pub struct Summary {
     pub failed_transfers: Vec<FailedTransfer>,
     pub failed: Vec<FailedBuild>,
     pub skipped: Vec<Skipped>,
+    /// Entries make will not build on that host (BROKEN, ONLY_FOR_ARCHS, IGNORE).
+    pub ignored: Vec<Skipped>,
     pub targets: Vec<TargetLost>,
     pub removed: Vec<String>,
     pub notices: Vec<Notice>,
@@ -631,6 +649,19 @@ impl Summary {
     pub fn body(&self) -> String {
         let mut b = String::new();
         let w = &mut b;
+        self.greeting(w);
+        self.counts_and_files(w);
+        self.what_went_wrong(w);
+        self.notices(w);
+        section(w, "Changes triggering the build:", &self.changes, |c| {
+            c.clone()
+        });
+        self.log_tails(w);
+        self.footer(w);
+        b
+    }
+
+    fn greeting(&self, w: &mut String) {
         if self.alarm {
             let _ = writeln!(
                 w,
@@ -650,7 +681,11 @@ impl Summary {
             );
         }
         let _ = writeln!(w);
+    }
 
+    /// The count lines between `---`, the list, and the count of what the
+    /// signing host already had.
+    fn counts_and_files(&self, w: &mut String) {
         let aw = self
             .counts
             .iter()
@@ -665,115 +700,115 @@ impl Summary {
             .max()
             .unwrap_or(0)
             .max(3);
-        let _ = writeln!(w, "---");
-        for c in &self.counts {
-            let _ = writeln!(
-                w,
+        let count = |c: &Count| {
+            format!(
                 "{:<aw$} {:>nw$} + {:>nw$} -debug packages",
                 c.arch, c.packages, c.debug
-            );
+            )
+        };
+        let _ = writeln!(w, "---");
+        for c in &self.counts {
+            let _ = writeln!(w, "{}", count(c));
         }
         let _ = writeln!(w, "---");
         for f in &self.files {
             let _ = writeln!(w, "{}\t{}", f.arch, f.file);
         }
-        if !self.unchanged.is_empty() {
-            let _ = writeln!(w, "\nAlready on the signing host, unchanged:");
-            for c in &self.unchanged {
-                let _ = writeln!(
-                    w,
-                    "{:<aw$} {:>nw$} + {:>nw$} -debug packages",
-                    c.arch, c.packages, c.debug
-                );
-            }
-        }
+        section(
+            w,
+            "Already on the signing host, unchanged:",
+            &self.unchanged,
+            count,
+        );
+    }
 
-        if !self.failed.is_empty() {
-            let _ = writeln!(w, "\nFailed builds:");
-            for f in &self.failed {
-                let _ = writeln!(w, "{}\t{}{}", f.arch, f.fullpkgpath, build_note(f));
+    /// Failed builds, entries not built, failed transfers, targets that did
+    /// not finish, removed ports.
+    fn what_went_wrong(&self, w: &mut String) {
+        section(w, "Failed builds:", &self.failed, |f| {
+            format!(
+                "{}\t{}{}",
+                f.arch,
+                f.fullpkgpath,
+                note(&f.reason, &f.target)
+            )
+        });
+        let not_built = |s: &Skipped| {
+            format!(
+                "{}\t{}{}",
+                s.arch,
+                s.fullpkgpath,
+                note(&s.reason, &s.target)
+            )
+        };
+        section(w, "Not built (skipped):", &self.skipped, not_built);
+        section(
+            w,
+            "Not built there (make will not build them):",
+            &self.ignored,
+            not_built,
+        );
+        section(
+            w,
+            "Failed transfers (not on the signing host):",
+            &self.failed_transfers,
+            |t| match &t.dest {
+                Some(d) => format!("{}\t{} -> {d}", t.arch, t.file),
+                None => format!("{}\t{}", t.arch, t.file),
+            },
+        );
+        section(w, "Targets that did not finish:", &self.targets, |t| {
+            let mut line = t.name.clone();
+            if let Some(a) = t.arch.as_ref().filter(|a| **a != t.name) {
+                let _ = write!(line, " ({a})");
+            }
+            let _ = write!(line, ": {}", t.status);
+            if let Some(s) = t.seconds {
+                let _ = write!(line, " after {} s", s.round());
+            }
+            if let Some(m) = &t.message {
+                let _ = write!(line, ": {m}");
+            }
+            line
+        });
+        section(w, "Ports removed (not built):", &self.removed, |r| {
+            r.clone()
+        });
+    }
+
+    fn notices(&self, w: &mut String) {
+        if self.notices.is_empty() && self.bad_lines == 0 {
+            return;
+        }
+        let _ = writeln!(w, "\nNotices:");
+        if self.bad_lines > 0 {
+            let _ = writeln!(
+                w,
+                "error: summary-mail: {} bad input line(s) or unreadable input(s) left out (see its stderr)",
+                self.bad_lines
+            );
+        }
+        for n in &self.notices {
+            let mut who = String::new();
+            if let Some(t) = &n.tool {
+                who.push_str(t);
+            }
+            if let Some(a) = &n.arch {
+                let _ = write!(who, "{}({a})", if who.is_empty() { "" } else { " " });
+            }
+            if who.is_empty() {
+                let _ = writeln!(w, "{}: {}", n.level, n.message);
+            } else {
+                let _ = writeln!(w, "{}: {who}: {}", n.level, n.message);
             }
         }
-        if !self.skipped.is_empty() {
-            let _ = writeln!(w, "\nNot built (skipped):");
-            for s in &self.skipped {
-                let why = match (&s.reason, s.target.as_str()) {
-                    (Some(r), "package") => format!(" ({r})"),
-                    (Some(r), t) => format!(" ({t}: {r})"),
-                    (None, "package") => String::new(),
-                    (None, t) => format!(" ({t})"),
-                };
-                let _ = writeln!(w, "{}\t{}{why}", s.arch, s.fullpkgpath);
-            }
-        }
-        if !self.failed_transfers.is_empty() {
-            let _ = writeln!(w, "\nFailed transfers (not on the signing host):");
-            for t in &self.failed_transfers {
-                match &t.dest {
-                    Some(d) => {
-                        let _ = writeln!(w, "{}\t{} -> {d}", t.arch, t.file);
-                    }
-                    None => {
-                        let _ = writeln!(w, "{}\t{}", t.arch, t.file);
-                    }
-                }
-            }
-        }
-        if !self.targets.is_empty() {
-            let _ = writeln!(w, "\nTargets that did not finish:");
-            for t in &self.targets {
-                let mut line = t.name.clone();
-                if let Some(a) = t.arch.as_ref().filter(|a| **a != t.name) {
-                    let _ = write!(line, " ({a})");
-                }
-                let _ = write!(line, ": {}", t.status);
-                if let Some(s) = t.seconds {
-                    let _ = write!(line, " after {} s", s.round());
-                }
-                if let Some(m) = &t.message {
-                    let _ = write!(line, ": {m}");
-                }
-                let _ = writeln!(w, "{line}");
-            }
-        }
-        if !self.removed.is_empty() {
-            let _ = writeln!(w, "\nPorts removed (not built):");
-            for r in &self.removed {
-                let _ = writeln!(w, "{r}");
-            }
-        }
-        if !self.notices.is_empty() || self.bad_lines > 0 {
-            let _ = writeln!(w, "\nNotices:");
-            if self.bad_lines > 0 {
-                let _ = writeln!(
-                    w,
-                    "error: summary-mail: {} bad input line(s) or unreadable input(s) left out (see its stderr)",
-                    self.bad_lines
-                );
-            }
-            for n in &self.notices {
-                let mut who = String::new();
-                if let Some(t) = &n.tool {
-                    who.push_str(t);
-                }
-                if let Some(a) = &n.arch {
-                    let _ = write!(who, "{}({a})", if who.is_empty() { "" } else { " " });
-                }
-                if who.is_empty() {
-                    let _ = writeln!(w, "{}: {}", n.level, n.message);
-                } else {
-                    let _ = writeln!(w, "{}: {who}: {}", n.level, n.message);
-                }
-            }
-        }
-        if !self.changes.is_empty() {
-            let _ = writeln!(w, "\nChanges triggering the build:");
-            for c in &self.changes {
-                let _ = writeln!(w, "{c}");
-            }
-        }
+    }
+
+    /// The end of each failed build's log, as its record carries it.
+    fn log_tails(&self, w: &mut String) {
         for f in &self.failed {
             let _ = writeln!(w);
+            let log = one_line(f.log.as_deref().unwrap_or("?"));
             match (&f.tail, &f.log_error) {
                 (Some(t), _) => {
                     let _ = writeln!(
@@ -791,36 +826,53 @@ impl Summary {
                 (None, e) => {
                     let _ = writeln!(
                         w,
-                        "==> {} {}: no log: {} (log {} on the build host)",
+                        "==> {} {}: no log: {} (log {log} on the build host)",
                         f.arch,
                         f.fullpkgpath,
                         e.as_deref().unwrap_or(""),
-                        one_line(f.log.as_deref().unwrap_or("?"))
                     );
                 }
             }
         }
-        if self.batch.is_some() || self.source.is_some() {
-            let _ = writeln!(w);
-            let mut line = String::from("--\n");
-            if let Some(id) = &self.batch {
-                let _ = write!(line, "batch {id}");
-            }
-            if let Some(s) = &self.source {
-                let _ = write!(line, "{}{s}", if self.batch.is_some() { ", " } else { "" });
-            }
-            let _ = writeln!(w, "{line}");
+    }
+
+    /// `--` and the batch and its source.
+    fn footer(&self, w: &mut String) {
+        if self.batch.is_none() && self.source.is_none() {
+            return;
         }
-        b
+        let _ = writeln!(w);
+        let mut line = String::from("--\n");
+        if let Some(id) = &self.batch {
+            let _ = write!(line, "batch {id}");
+        }
+        if let Some(s) = &self.source {
+            let _ = write!(line, "{}{s}", if self.batch.is_some() { ", " } else { "" });
+        }
+        let _ = writeln!(w, "{line}");
     }
 }
 
-fn build_note(f: &FailedBuild) -> String {
-    match (&f.reason, f.target.as_str()) {
-        (Some(r), "package") => format!(" ({r})"),
-        (Some(r), t) => format!(" ({t}: {r})"),
-        (None, "package") => String::new(),
-        (None, t) => format!(" ({t})"),
+/// A heading and a line for each item, after a blank line; nothing when there
+/// are no items.
+fn section<T>(w: &mut String, heading: &str, items: &[T], line: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n{heading}");
+    for i in items {
+        let _ = writeln!(w, "{}", line(i));
+    }
+}
+
+/// ` (reason)` after an entry, with the make target when it is not `package`.
+fn note(reason: &Option<String>, target: &str) -> String {
+    let package = target == BuildTarget::Package.as_str();
+    match (reason, package) {
+        (Some(r), true) => format!(" ({r})"),
+        (Some(r), false) => format!(" ({target}: {r})"),
+        (None, true) => String::new(),
+        (None, false) => format!(" ({target})"),
     }
 }
 
