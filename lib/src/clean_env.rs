@@ -34,7 +34,7 @@ use crate::diag::{Diag, Exit, Loc};
 use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
-use crate::record::{Kind, Level, Record};
+use crate::record::{CleanAction, CleanStatus, Kind, Level, Record};
 use crate::Error;
 
 pub const TOOL: &str = "clean-env";
@@ -756,15 +756,19 @@ impl Report<'_> {
         self.out.flush()
     }
 
-    fn done(&mut self, action: &str, target: &str) -> Result<(), Error> {
-        let status = if self.dry_run { "dry-run" } else { "done" };
+    fn done(&mut self, action: CleanAction, target: &str) -> Result<(), Error> {
+        let status = if self.dry_run {
+            CleanStatus::DryRun
+        } else {
+            CleanStatus::Done
+        };
         self.record(clean(action, target, status, None))
     }
 
-    fn failed(&mut self, action: &str, target: &str, message: &str) -> Result<(), Error> {
+    fn failed(&mut self, action: CleanAction, target: &str, message: &str) -> Result<(), Error> {
         self.diag
             .error(format_args!("{action} {target}: {message}"));
-        self.record(clean(action, target, "failed", Some(message)))
+        self.record(clean(action, target, CleanStatus::Failed, Some(message)))
     }
 
     fn notice(&mut self, level: Level, message: String) -> Result<(), Error> {
@@ -773,7 +777,7 @@ impl Report<'_> {
 }
 
 /// A `clean` record.
-fn clean(action: &str, target: &str, status: &str, message: Option<&str>) -> Record {
+fn clean(action: CleanAction, target: &str, status: CleanStatus, message: Option<&str>) -> Record {
     let mut r = Record::new(Kind::Clean);
     r.set("action", action);
     r.set("target", target);
@@ -797,16 +801,10 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
 
     let mut out = Output::stdout();
     if args.text {
-        out = out.text_view(|r| {
-            crate::jsonl::notice_to_stderr(TOOL, r);
-            if r.is(Kind::Clean) && r.str("status") == Some("failed") {
-                eprintln!(
-                    "{TOOL}: {} {}: failed: {}",
-                    r.str("action").unwrap_or(""),
-                    r.str("target").unwrap_or(""),
-                    r.str("message").unwrap_or("")
-                );
-            }
+        let diag = diag.clone();
+        out = out.text_view(move |r| {
+            // Failed actions are said as they happen (Report::failed).
+            crate::jsonl::notice_to_stderr(&diag, r);
             r.is(Kind::Port)
                 .then(|| {
                     r.str("fullpkgpath")
@@ -835,11 +833,11 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     diag.progress(format_args!("wiping {}", wrkobjdir.display()));
     let target = wrkobjdir.display().to_string();
     if args.dry_run {
-        rep.done("wipe", &target)?;
+        rep.done(CleanAction::Wipe, &target)?;
     } else {
         match wipe(&checked) {
-            Ok(()) => rep.done("wipe", &target)?,
-            Err(e) => rep.failed("wipe", &target, &e)?,
+            Ok(()) => rep.done(CleanAction::Wipe, &target)?,
+            Err(e) => rep.failed(CleanAction::Wipe, &target, &e)?,
         }
     }
     rep.out.flush()?;
@@ -869,7 +867,7 @@ fn delete_packages(rep: &mut Report, pkg: &Pkg, keep: &[Spec]) -> Result<(), Err
     }
     if rep.dry_run {
         for p in &delete {
-            rep.done("pkg_delete", p)?;
+            rep.done(CleanAction::PkgDelete, p)?;
         }
         return Ok(());
     }
@@ -884,7 +882,7 @@ fn delete_packages(rep: &mut Report, pkg: &Pkg, keep: &[Spec]) -> Result<(), Err
         (Ok(r), Ok(a)) => (r, a.into_iter().collect::<HashSet<_>>()),
         (Err(e), _) | (_, Err(e)) => {
             for p in &delete {
-                rep.failed("pkg_delete", p, &e)?;
+                rep.failed(CleanAction::PkgDelete, p, &e)?;
             }
             return Ok(());
         }
@@ -892,7 +890,7 @@ fn delete_packages(rep: &mut Report, pkg: &Pkg, keep: &[Spec]) -> Result<(), Err
     let mut all_gone = true;
     for p in &delete {
         if !after.contains(p) {
-            rep.done("pkg_delete", p)?;
+            rep.done(CleanAction::PkgDelete, p)?;
             continue;
         }
         all_gone = false;
@@ -911,7 +909,7 @@ fn delete_packages(rep: &mut Report, pkg: &Pkg, keep: &[Spec]) -> Result<(), Err
             said.join(" / ")
         };
         let msg = format!("still installed after pkg_delete ({}): {said}", ran.status);
-        rep.failed("pkg_delete", p, &msg)?;
+        rep.failed(CleanAction::PkgDelete, p, &msg)?;
     }
     if !ran.ok && all_gone {
         rep.diag.warn(format_args!(
@@ -930,7 +928,7 @@ fn add_packages(rep: &mut Report, pkg: &Pkg, reinstall: &[Spec]) -> Result<(), E
     for spec in reinstall {
         let arg = spec.pkg_add_arg();
         if rep.dry_run {
-            rep.done("pkg_add", &arg)?;
+            rep.done(CleanAction::PkgAdd, &arg)?;
             continue;
         }
         rep.diag.progress(format_args!("pkg_add {arg}"));
@@ -939,9 +937,13 @@ fn add_packages(rep: &mut Report, pkg: &Pkg, reinstall: &[Spec]) -> Result<(), E
             &["-I", &arg],
             &[("TRUSTED_PKG_PATH", trusted.as_os_str())],
         ) {
-            Ok(r) if r.ok => rep.done("pkg_add", &arg)?,
-            Ok(r) => rep.failed("pkg_add", &arg, &format!("{}: {}", r.status, r.tail()))?,
-            Err(e) => rep.failed("pkg_add", &arg, &e)?,
+            Ok(r) if r.ok => rep.done(CleanAction::PkgAdd, &arg)?,
+            Ok(r) => rep.failed(
+                CleanAction::PkgAdd,
+                &arg,
+                &format!("{}: {}", r.status, r.tail()),
+            )?,
+            Err(e) => rep.failed(CleanAction::PkgAdd, &arg, &e)?,
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
 use crate::ports::{split_headers, valid_package_file, valid_pkgname};
-use crate::record::{Kind, Level, Record};
+use crate::record::{BuildStatus, BuildTarget, Kind, Level, Record};
 use crate::Error;
 
 pub const TOOL: &str = "collect-built";
@@ -412,9 +412,9 @@ fn check_claims(
     };
     // The journal's package builds on this arch, by canonical full pkgpath.
     let mut by_path: HashMap<String, &Record> = HashMap::new();
-    for ((full, target, arch), r) in &journal {
-        if target == "package" && *arch == host.arch {
-            if let Ok(p) = PkgPath::parse(full) {
+    for (k, r) in &journal {
+        if k.target == BuildTarget::Package && k.arch == host.arch {
+            if let Ok(p) = PkgPath::parse(&k.fullpkgpath) {
                 by_path.insert(p.to_string(), r);
             }
         }
@@ -438,15 +438,15 @@ fn check_claims(
         for bad in created_of(r, created) {
             diag.error(format_args!("{}: {bad}", dir.display()));
         }
-        match r.str("status") {
-            Some("built" | "up-to-date") if *built => entries.add(p, &canon),
+        match r.word("status") {
+            Some(BuildStatus::Built | BuildStatus::UpToDate) if *built => entries.add(p, &canon),
             _ if !built => {}
-            other => refuse(
+            _ => refuse(
                 notices,
                 loc,
                 format!(
                     "{canon}: the journal of batch {batch} says {}",
-                    other.unwrap_or("nothing")
+                    r.str("status").unwrap_or("nothing")
                 ),
             ),
         }
@@ -461,7 +461,7 @@ fn check_claims(
 /// only plain package file names are taken, the rest is returned, to be
 /// reported.
 fn created_of(r: &Record, created: &mut Vec<(String, String, bool)>) -> Vec<String> {
-    if !r.is(Kind::Build) || r.str("target").is_some_and(|t| t != "package") {
+    if !r.is_package_build() {
         return Vec::new();
     }
     let Some(v) = r.get("created") else {
@@ -473,7 +473,10 @@ fn created_of(r: &Record, created: &mut Vec<(String, String, bool)>) -> Vec<Stri
     let Some(list) = v.as_array() else {
         return vec!["build record field created: not a list of file names".into()];
     };
-    let ok = matches!(r.str("status"), Some("built" | "up-to-date"));
+    let ok = matches!(
+        r.word("status"),
+        Some(BuildStatus::Built | BuildStatus::UpToDate)
+    );
     let mut bad = Vec::new();
     for name in list {
         match name.as_str() {
@@ -525,24 +528,16 @@ fn add_dependencies(wanted: &mut BTreeMap<String, Wanted>, created: Vec<(String,
 /// failed (its dependencies built on the way may be there).  `None` for every
 /// other record, skipped and ignored builds included.
 fn to_collect(r: &Record) -> Result<Option<(String, bool)>, crate::record::RecordError> {
-    if !r.is(Kind::Build) {
+    if !r.is_package_build() {
         return Ok(None);
     }
-    if r.str("target").is_some_and(|t| t != "package") {
-        return Ok(None);
-    }
-    let status = r.require_str("status")?;
+    let status: BuildStatus = r.require_word("status")?;
     let full = r.require_str("fullpkgpath")?;
-    match status {
-        "built" | "up-to-date" => Ok(Some((full.to_string(), true))),
-        "failed" => Ok(Some((full.to_string(), false))),
-        "skipped" | "ignored" => Ok(None),
-        _ => Err(crate::record::RecordError::Field {
-            kind: "build".into(),
-            field: "status",
-            problem: "is not built, up-to-date, failed, skipped or ignored",
-        }),
-    }
+    Ok(match status {
+        BuildStatus::Built | BuildStatus::UpToDate => Some((full.to_string(), true)),
+        BuildStatus::Failed => Some((full.to_string(), false)),
+        BuildStatus::Skipped | BuildStatus::Ignored => None,
+    })
 }
 
 /// Ask make for the package names of every entry, once: `show=PKGNAMES

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::Error;
@@ -48,60 +48,88 @@ impl fmt::Display for Loc {
 }
 
 /// Reports problems on stderr as `tool: file:line: message` and remembers whether
-/// any was reported, so that the tool can exit 1 at the end.
+/// any was reported, so that the tool can exit 1 at the end.  Every message of
+/// a tool goes through here: none lands glued onto a progress line.  Clones
+/// share the count (a text view, a thread).
+#[derive(Debug, Clone)]
+pub struct Diag(Arc<Shared>);
+
 #[derive(Debug)]
-pub struct Diag {
+struct Shared {
     tool: &'static str,
     errors: AtomicUsize,
-    progress: bool,
+    /// stderr is a terminal: progress is shown.
+    tty: bool,
+    /// A progress line is on the terminal, without its newline.
+    on_line: AtomicBool,
 }
 
 impl Diag {
     pub fn new(tool: &'static str) -> Self {
-        Diag {
+        Diag(Arc::new(Shared {
             tool,
             errors: AtomicUsize::new(0),
-            progress: std::io::stderr().is_terminal(),
-        }
+            tty: std::io::stderr().is_terminal(),
+            on_line: AtomicBool::new(false),
+        }))
     }
 
     pub fn tool(&self) -> &'static str {
-        self.tool
+        self.0.tool
+    }
+
+    /// `tool: message` on a line of its own.
+    fn say(&self, msg: fmt::Arguments<'_>) {
+        let mut e = std::io::stderr().lock();
+        if self.0.on_line.swap(false, Ordering::Relaxed) {
+            let _ = write!(e, "\r\x1b[K");
+        }
+        let _ = writeln!(e, "{}: {}", self.0.tool, msg);
     }
 
     /// An error about one input line: reported, counted, and the tool goes on.
     pub fn error_at(&self, loc: &Loc, msg: impl fmt::Display) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        eprintln!("{}: {}: {}", self.tool, loc, msg);
+        self.0.errors.fetch_add(1, Ordering::Relaxed);
+        self.say(format_args!("{loc}: {msg}"));
     }
 
     /// An error not tied to a line: reported and counted.
     pub fn error(&self, msg: impl fmt::Display) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        eprintln!("{}: {}", self.tool, msg);
+        self.0.errors.fetch_add(1, Ordering::Relaxed);
+        self.say(format_args!("{msg}"));
     }
 
     /// A warning: reported, not counted.
     pub fn warn(&self, msg: impl fmt::Display) {
-        eprintln!("{}: {}", self.tool, msg);
+        self.say(format_args!("{msg}"));
     }
 
-    /// Progress for a person at a terminal; nothing under cron.
+    /// Said to a person at a terminal only; nothing under cron.
+    pub fn tty_note(&self, msg: impl fmt::Display) {
+        if self.0.tty {
+            self.say(format_args!("{msg}"));
+        }
+    }
+
+    /// Progress for a person at a terminal, on one line that the next message
+    /// replaces; nothing under cron.
     pub fn progress(&self, msg: impl fmt::Display) {
-        if self.progress {
+        if self.0.tty {
             let mut e = std::io::stderr().lock();
-            let _ = write!(e, "\r\x1b[K{}: {}", self.tool, msg);
+            let _ = write!(e, "\r\x1b[K{}: {}", self.0.tool, msg);
+            let _ = e.flush();
+            self.0.on_line.store(true, Ordering::Relaxed);
         }
     }
 
     pub fn errors(&self) -> usize {
-        self.errors.load(Ordering::Relaxed)
+        self.0.errors.load(Ordering::Relaxed)
     }
 
     /// The exit status for a run that got to the end: `Failed` when any error was
     /// reported, `otherwise` when not.
     pub fn finish(&self, otherwise: Exit) -> Exit {
-        if self.progress {
+        if self.0.on_line.swap(false, Ordering::Relaxed) {
             let _ = write!(std::io::stderr(), "\r\x1b[K");
         }
         if self.errors() > 0 {
@@ -117,7 +145,7 @@ impl Diag {
             Ok(code) => code.into(),
             Err(Error::BrokenPipe) => Exit::Success.into(),
             Err(e) => {
-                eprintln!("{}: {}", self.tool, e);
+                self.say(format_args!("{e}"));
                 e.exit().into()
             }
         }

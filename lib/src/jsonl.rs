@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::diag::{Diag, Loc};
-use crate::record::Kind;
+use crate::record::{Kind, Level};
 use crate::{Error, Record};
 
 /// One input item.
@@ -215,13 +215,10 @@ impl Drop for Output {
 
 /// In a `-t` view: a warning or error notice goes to stderr as
 /// `tool: level: message`, since it has no place in the text.
-pub fn notice_to_stderr(tool: &str, r: &Record) {
-    if r.is(Kind::Notice) && matches!(r.str("level"), Some("warning") | Some("error")) {
-        eprintln!(
-            "{tool}: {}: {}",
-            r.str("level").unwrap_or(""),
-            r.str("message").unwrap_or("")
-        );
+pub fn notice_to_stderr(diag: &Diag, r: &Record) {
+    let level = r.word::<Level>("level");
+    if let (true, Some(level @ (Level::Warning | Level::Error))) = (r.is(Kind::Notice), level) {
+        diag.warn(format_args!("{level}: {}", r.str("message").unwrap_or("")));
     }
 }
 

@@ -16,7 +16,7 @@ use crate::diag::{Diag, Exit, Loc};
 use crate::jsonl::{self, Item, ItemRef, Output};
 use crate::pkgpath::check_dir;
 use crate::ports::{DirKind, PortDirs, PORT_SUBDIRS};
-use crate::record::{Change, Level, Record, Status};
+use crate::record::{Change, Kind, Level, Record, Status};
 use crate::{glob, Error};
 
 pub const TOOL: &str = "ports-delta";
@@ -817,7 +817,7 @@ pub fn resolve<'a>(
 
 /// A port or removed record as written.
 struct PortOut<'a> {
-    kind: &'static str,
+    kind: Kind,
     pkgpath: &'a str,
     changes: Vec<&'a ChangeRef<'a>>,
     why: Option<String>,
@@ -844,7 +844,7 @@ impl PortOut<'_> {
     /// strings go with the text between them: fewer, longer appends.)
     fn write_to(&self, s: &mut String) {
         s.push_str("{\"kind\":\"");
-        json_text(s, self.kind);
+        json_text(s, self.kind.as_str());
         s.push_str("\",\"v\":");
         s.push_str(&crate::record::VERSION.to_string());
         s.push_str(",\"pkgpath\":\"");
@@ -915,7 +915,7 @@ pub fn write_records(delta: &Delta, out: &mut Output) -> Result<(), Error> {
                 let records: Vec<PortOut> = block
                     .iter()
                     .map(|(dir, e)| PortOut {
-                        kind: "port",
+                        kind: Kind::Port,
                         pkgpath: dir,
                         changes: sorted_changes(&e.changes),
                         why: (!e.why.is_empty())
@@ -953,7 +953,7 @@ pub fn write_records(delta: &Delta, out: &mut Output) -> Result<(), Error> {
     }
     for (dir, idx) in &delta.removed {
         let r = PortOut {
-            kind: "removed",
+            kind: Kind::Removed,
             pkgpath: dir,
             changes: sorted_changes(idx),
             why: None,
@@ -1504,14 +1504,14 @@ mod tests {
         ];
         for (kind, pkgpath, n, why) in [
             (
-                "port",
+                Kind::Port,
                 "net/curl",
                 3,
                 Some("lang/php/Makefile.inc changed; x"),
             ),
-            ("port", odd, 1, Some(odd)),
-            ("removed", "net/old", 0, None),
-            ("removed", "net/old", 2, None),
+            (Kind::Port, odd, 1, Some(odd)),
+            (Kind::Removed, "net/old", 0, None),
+            (Kind::Removed, "net/old", 2, None),
         ] {
             let ours = PortOut {
                 kind,
@@ -1521,7 +1521,7 @@ mod tests {
             }
             .to_line();
             let reference = serde_json::to_string(&Reference {
-                kind,
+                kind: kind.as_str(),
                 v: crate::record::VERSION,
                 pkgpath: pkgpath.into(),
                 changes: changes[..n].iter().map(ChangeRef::to_change).collect(),

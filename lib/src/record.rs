@@ -96,6 +96,15 @@ impl Record {
         self.0.get("kind").and_then(Value::as_str).unwrap_or("")
     }
 
+    /// A `build` record of the `package` target (a record without a target is
+    /// one).
+    pub fn is_package_build(&self) -> bool {
+        self.is(Kind::Build)
+            && self
+                .str("target")
+                .is_none_or(|t| t == BuildTarget::Package.as_str())
+    }
+
     /// The kind, when it is one of portflow-records(5).
     pub fn known_kind(&self) -> Option<Kind> {
         Kind::parse(self.kind())
@@ -325,6 +334,25 @@ words! {
 }
 
 words! {
+    /// Why an entry failed or was skipped (a `build` record's `reason`; for an
+    /// ignored entry, the reason is make's own words).
+    pub enum Reason {
+        /// make reported it in REPORT_PROBLEM_LOGFILE.
+        Error = "error",
+        /// It printed nothing for too long and was killed.
+        Timeout = "timeout",
+        /// make itself stopped in it.
+        Make = "make",
+        /// Its directory is not in the ports tree.
+        NonExistent = "non existent",
+        /// make stopped before it or could not be started.
+        NotReached = "not-reached",
+        /// A dry run: nothing was built.
+        DryRun = "dry-run",
+    }
+}
+
+words! {
     /// What happened to a file rsync-list handed to rsync.
     pub enum TransferStatus {
         Sent = "sent",
@@ -340,6 +368,19 @@ words! {
         Failed = "failed",
         Timeout = "timeout",
         Unreachable = "unreachable",
+    }
+}
+
+words! {
+    /// Where a batch is in a spool: its directory, and the `state` of its
+    /// `spool` record.
+    pub enum SpoolState {
+        /// Being written, not yet a batch.
+        Tmp = "tmp",
+        New = "new",
+        Cur = "cur",
+        Done = "done",
+        Failed = "failed",
     }
 }
 

@@ -25,7 +25,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use crate::diag::{Diag, Exit, Loc};
 use crate::host::{check_batch, HostArgs, Repo};
 use crate::jsonl::{Inputs, Item, Output};
-use crate::record::{Kind, Level, Record, RecordError};
+use crate::record::{Kind, Level, Record, RecordError, TransferStatus};
 use crate::Error;
 
 pub const TOOL: &str = "rsync-list";
@@ -89,11 +89,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn status(&self) -> &'static str {
+    fn status(&self) -> TransferStatus {
         match self {
-            Outcome::Sent => "sent",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Failed(_) => "failed",
+            Outcome::Sent => TransferStatus::Sent,
+            Outcome::Unchanged => TransferStatus::Unchanged,
+            Outcome::Failed(_) => TransferStatus::Failed,
         }
     }
 }

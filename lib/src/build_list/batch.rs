@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::diag::Diag;
-use crate::record::Kind;
+use crate::record::{BuildTarget, Kind};
 use crate::{Error, Record};
 
 /// How long a rerun waits for the processes of a crashed run's make to go after
@@ -41,28 +41,43 @@ pub const PROBLEMS: &str = "problems";
 pub const ALSO_PROBLEMS: &str = "problems.also";
 pub const MAKE_LOG: &str = "make.log";
 
-/// What identifies a journaled entry: full pkgpath, target, arch.
-pub type Key = (String, String, String);
+/// What identifies a journaled entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub fullpkgpath: String,
+    pub target: BuildTarget,
+    pub arch: String,
+}
 
-/// The key of a `build` record; `None` when it lacks a field.
-pub fn key_of(r: &Record) -> Option<Key> {
-    Some((
-        r.str("fullpkgpath")?.to_string(),
-        r.str("target")?.to_string(),
-        r.str("arch")?.to_string(),
-    ))
+impl Key {
+    pub fn new(fullpkgpath: &str, target: BuildTarget, arch: &str) -> Self {
+        Key {
+            fullpkgpath: fullpkgpath.into(),
+            target,
+            arch: arch.into(),
+        }
+    }
+
+    /// The key of a `build` record; `None` when it lacks a field.
+    pub fn of(r: &Record) -> Option<Key> {
+        Some(Key::new(
+            r.str("fullpkgpath")?,
+            r.word("target")?,
+            r.str("arch")?,
+        ))
+    }
 }
 
 /// The log file name of an entry: the full pkgpath with each `/` made `@` (which
 /// no pkgpath holds, so that two entries never share a log), then `.log`, or
 /// `.fetch.log` for the fetch target.
-pub fn log_name(fullpkgpath: &str, target: &str) -> String {
+pub fn log_name(fullpkgpath: &str, target: BuildTarget) -> String {
     // `@` is a pkgpath character too (x11/kde/i18n3/sr@Latn): it is written
     // `%40` (no pkgpath holds a `%`), so that no two entries share a log.
     let mut s = fullpkgpath.replace('@', "%40").replace('/', "@");
-    if target != "package" {
+    if target != BuildTarget::Package {
         s.push('.');
-        s.push_str(target);
+        s.push_str(target.as_str());
     }
     s.push_str(".log");
     s
@@ -87,12 +102,12 @@ pub fn read_journal(dir: &Path, diag: &Diag) -> Result<HashMap<Key, Record>, Err
             .map_err(|e| e.to_string())
             .and_then(|l| Record::parse(l).map_err(|e| e.to_string()));
         match rec {
-            Ok(r) if r.is(Kind::Build) => match key_of(&r) {
+            Ok(r) if r.is(Kind::Build) => match Key::of(&r) {
                 Some(k) => {
                     done.insert(k, r);
                 }
                 None => diag.warn(format_args!(
-                    "{}:{}: build record without fullpkgpath, target or arch: ignored",
+                    "{}:{}: build record without fullpkgpath, a known target or arch: ignored",
                     path.display(),
                     i + 1
                 )),
@@ -328,23 +343,26 @@ mod tests {
 
     #[test]
     fn log_names_never_collide() {
-        assert_eq!(log_name("net/curl", "package"), "net@curl.log");
+        assert_eq!(log_name("net/curl", BuildTarget::Package), "net@curl.log");
         assert_eq!(
-            log_name("editors/vim,gtk2,-lang", "package"),
+            log_name("editors/vim,gtk2,-lang", BuildTarget::Package),
             "editors@vim,gtk2,-lang.log"
         );
-        assert_eq!(log_name("net/curl", "fetch"), "net@curl.fetch.log");
+        assert_eq!(
+            log_name("net/curl", BuildTarget::Fetch),
+            "net@curl.fetch.log"
+        );
         assert_ne!(
-            log_name("devel/sdl_image", "package"),
-            log_name("devel/sdl/image", "package")
+            log_name("devel/sdl_image", BuildTarget::Package),
+            log_name("devel/sdl/image", BuildTarget::Package)
         );
         assert_eq!(
-            log_name("x11/kde/i18n3/sr@Latn", "package"),
+            log_name("x11/kde/i18n3/sr@Latn", BuildTarget::Package),
             "x11@kde@i18n3@sr%40Latn.log"
         );
         assert_ne!(
-            log_name("x11/sr@Latn", "package"),
-            log_name("x11/sr/Latn", "package")
+            log_name("x11/sr@Latn", BuildTarget::Package),
+            log_name("x11/sr/Latn", BuildTarget::Package)
         );
     }
 
@@ -365,13 +383,13 @@ mod tests {
         assert_eq!(b.done.len(), 1);
         let mut r = Record::new(Kind::Build);
         r.set("fullpkgpath", "net/tor");
-        r.set("target", "package");
+        r.set("target", BuildTarget::Package);
         r.set("arch", "amd64");
         b.journal(&r).unwrap();
         drop(b);
         let done = read_journal(&dir, &diag).unwrap();
         assert_eq!(done.len(), 2);
-        assert!(done.contains_key(&("net/tor".into(), "package".into(), "amd64".into())));
+        assert!(done.contains_key(&Key::new("net/tor", BuildTarget::Package, "amd64")));
     }
 
     #[test]

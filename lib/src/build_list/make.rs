@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::batch::{self, log_name};
 use super::{Entry, Runner, Status};
 use crate::ports::{broken_dependency, created_package, header, SubdirList};
+use crate::record::{BuildTarget, Reason};
 use crate::Error;
 
 /// How long the output pipe may stay open after make exited (a process make
@@ -209,7 +210,7 @@ impl Runner<'_> {
     /// Returns how many entries, from the start, are done with: the caller starts
     /// make again over the rest (after a timeout, or a make that died in an entry).
     pub(super) fn invocation(&mut self, entries: &[Entry]) -> Result<usize, Error> {
-        let target = self.target.as_str();
+        let package = self.target == BuildTarget::Package;
         let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
         let list = SubdirList::new_in(&self.batch.dir, &paths)?;
         let problems = self.batch.path(batch::PROBLEMS);
@@ -224,7 +225,7 @@ impl Runner<'_> {
         // The host's settings are mk.conf's (or the user's flags, which the
         // tree carries): nothing of build-list's own goes to make but BULK.
         let mut vars: Vec<(&str, &str)> = Vec::new();
-        if target == "package" {
+        if package {
             vars.push(("BULK", "yes"));
         }
 
@@ -240,7 +241,10 @@ impl Runner<'_> {
             program: "build-list".into(),
             message: format!("cannot dup a pipe: {e}"),
         })?;
-        let mut cmd = self.host.tree.command(target, &list, &problems, &vars);
+        let mut cmd = self
+            .host
+            .tree
+            .command(self.target.as_str(), &list, &problems, &vars);
         cmd.stdin(Stdio::from(stdin))
             .stdout(Stdio::from(w2))
             .stderr(Stdio::from(pipe_w))
@@ -272,7 +276,7 @@ impl Runner<'_> {
                 let _ = writeln!(make_log, "build-list: {err}");
                 self.diag.error(&err);
                 for e in entries {
-                    self.finish_skipped(e, "not-reached", &make_log_path)?;
+                    self.finish_skipped(e, Reason::NotReached, &make_log_path)?;
                 }
                 return Ok(entries.len());
             }
@@ -300,7 +304,7 @@ impl Runner<'_> {
             cur: None,
             carry: Vec::new(),
             make_log: Some(make_log),
-            work_line: if target == "package" {
+            work_line: if package {
                 b"===>  Building package for "
             } else {
                 b">> Fetch "
@@ -421,7 +425,7 @@ impl Runner<'_> {
             if timed_out {
                 // Silent from the start: the first entry is what it was at.
                 let e = &entries[0];
-                let path = self.batch.path(&log_name(&e.path, target));
+                let path = self.batch.path(&log_name(&e.path, self.target));
                 let _ = std::fs::write(
                     &path,
                     format!(
@@ -431,7 +435,14 @@ impl Runner<'_> {
                             .unwrap_or_default()
                     ),
                 );
-                self.finish(e, Status::Failed, Some("timeout"), &path, 0.0, &[])?;
+                self.finish(
+                    e,
+                    Status::Failed,
+                    Some(Reason::Timeout.as_str()),
+                    &path,
+                    0.0,
+                    &[],
+                )?;
                 return Ok(1);
             }
             self.diag.error(format_args!(
@@ -439,22 +450,22 @@ impl Runner<'_> {
                 make_log_path.display()
             ));
             for e in entries {
-                self.finish_skipped(e, "not-reached", &make_log_path)?;
+                self.finish_skipped(e, Reason::NotReached, &make_log_path)?;
             }
             return Ok(entries.len());
         };
         let e = &entries[cur.index];
         let scan = std::mem::take(&mut cur.scan);
         let (st, reason) = if timed_out {
-            (Status::Failed, Some("timeout"))
+            (Status::Failed, Some(Reason::Timeout.as_str()))
         } else if reported(&problems, &mut problems_offset, &e.path) {
-            (Status::Failed, Some("error"))
+            (Status::Failed, Some(Reason::Error.as_str()))
         } else if !status.success() {
-            (Status::Failed, Some("make"))
+            (Status::Failed, Some(Reason::Make.as_str()))
         } else {
             scan.outcome()
         };
-        if st == Status::Failed && reason == Some("make") {
+        if st == Status::Failed && reason == Some(Reason::Make.as_str()) {
             if let Some(log) = cur.log.as_mut() {
                 let _ = writeln!(log, "build-list: make stopped in this entry: {status}");
             }
@@ -472,7 +483,7 @@ impl Runner<'_> {
                 e.path,
                 make_log_path.display()
             ));
-            self.finish_skipped(e, "not-reached", &make_log_path)?;
+            self.finish_skipped(e, Reason::NotReached, &make_log_path)?;
         }
         Ok(entries.len())
     }
@@ -527,14 +538,21 @@ impl Runner<'_> {
             self.end_current(split, offset)?;
             self.not_reached(split, i)?;
             let e = &split.entries[i];
-            let log_path = self.batch.path(&log_name(&e.path, self.target.as_str()));
+            let log_path = self.batch.path(&log_name(&e.path, self.target));
             if let Err(err) = std::fs::write(&log_path, line) {
                 self.diag
                     .error(format_args!("{}: {err}", log_path.display()));
             }
             // Read past its problem-log line, so that no later entry takes it.
             reported(&self.batch.path(batch::PROBLEMS), offset, &e.path);
-            self.finish(e, Status::Failed, Some("non existent"), &log_path, 0.0, &[])?;
+            self.finish(
+                e,
+                Status::Failed,
+                Some(Reason::NonExistent.as_str()),
+                &log_path,
+                0.0,
+                &[],
+            )?;
             return Ok(());
         }
         let Some(i) = found else {
@@ -549,7 +567,7 @@ impl Runner<'_> {
         self.not_reached(split, i)?;
         split.next = i + 1;
         let e = &split.entries[i];
-        let log_path = self.batch.path(&log_name(&e.path, self.target.as_str()));
+        let log_path = self.batch.path(&log_name(&e.path, self.target));
         let log = match File::create(&log_path) {
             Ok(f) => Some(BufWriter::with_capacity(16 * 1024, f)),
             Err(err) => {
@@ -577,7 +595,7 @@ impl Runner<'_> {
             let e = &split.entries[c.index];
             let scan = std::mem::take(&mut c.scan);
             let (st, reason) = if reported(&self.batch.path(batch::PROBLEMS), offset, &e.path) {
-                (Status::Failed, Some("error"))
+                (Status::Failed, Some(Reason::Error.as_str()))
             } else {
                 scan.outcome()
             };
@@ -597,7 +615,7 @@ impl Runner<'_> {
                 e.path,
                 make_log_path.display()
             ));
-            self.finish_skipped(e, "not-reached", &make_log_path)?;
+            self.finish_skipped(e, Reason::NotReached, &make_log_path)?;
         }
         split.next = split.next.max(i + 1);
         Ok(())

@@ -25,7 +25,7 @@ use crate::diag::{Diag, Exit, Loc};
 use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
-use crate::record::{Kind, Level, Record};
+use crate::record::{Kind, Level, Reason, Record};
 use crate::Error;
 
 use batch::{Batch, Opened};
@@ -40,7 +40,7 @@ pub use crate::record::{BuildStatus as Status, BuildTarget as Target};
 #[command(name = "build-list", version, max_term_width = 100)]
 pub struct Args {
     /// The make target: package (build the packages) or fetch (the distfiles only).
-    #[arg(long, value_enum, value_name = "TARGET", default_value = "package")]
+    #[arg(long, value_enum, value_name = "TARGET", default_value_t = Target::Package)]
     pub target: Target,
     /// A port built again every run, such as databases/sqlports (repeatable); its
     /// package files are removed first.
@@ -171,8 +171,8 @@ impl Runner<'_> {
         self.out.record(&r)
     }
 
-    fn finish_skipped(&mut self, e: &Entry, reason: &str, log: &Path) -> Result<(), Error> {
-        self.finish(e, Status::Skipped, Some(reason), log, 0.0, &[])
+    fn finish_skipped(&mut self, e: &Entry, reason: Reason, log: &Path) -> Result<(), Error> {
+        self.finish(e, Status::Skipped, Some(reason.as_str()), log, 0.0, &[])
     }
 
     fn progress(&self, entry: &str, since: Instant) {
@@ -200,8 +200,8 @@ fn build_record(
 ) -> Record {
     let mut r = Record::new(Kind::Build);
     r.set("fullpkgpath", e.path.as_str());
-    r.set("target", target.as_str());
-    r.set("status", status.as_str());
+    r.set("target", target);
+    r.set("status", status);
     if let Some(why) = reason {
         r.set("reason", why);
     }
@@ -213,11 +213,10 @@ fn build_record(
 
 /// A failure or an entry left out is said on stderr too (cron mails it).
 fn report(diag: &Diag, r: &Record) {
-    let status = r.str("status").unwrap_or("");
     let path = r.str("fullpkgpath").unwrap_or("");
     let reason = r.str("reason").unwrap_or("");
     let log = r.str("log").unwrap_or("");
-    if status == Status::Failed.as_str() {
+    if r.word("status") == Some(Status::Failed) {
         diag.error(format_args!("{path}: failed ({reason}), log {log}"));
     }
 }
@@ -267,9 +266,10 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
 
     let mut out = Output::stdout().flush_each(true);
     if args.text {
-        out = out.text_view(|r| {
-            crate::jsonl::notice_to_stderr(TOOL, r);
-            let ok = matches!(r.str("status"), Some("built") | Some("up-to-date"));
+        let diag = diag.clone();
+        out = out.text_view(move |r| {
+            crate::jsonl::notice_to_stderr(&diag, r);
+            let ok = matches!(r.word("status"), Some(Status::Built | Status::UpToDate));
             (r.is(Kind::Build) && ok)
                 .then(|| r.str("fullpkgpath").map(str::to_string))
                 .flatten()
@@ -355,25 +355,19 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         // for each entry still to build.
         let dir = log_root.join(&id);
         let done = batch::read_journal(&dir, diag)?;
-        let key = |e: &Entry| {
-            (
-                e.path.clone(),
-                target.as_str().to_string(),
-                host.arch.clone(),
-            )
-        };
+        let key = |e: &Entry| batch::Key::new(&e.path, target, &host.arch);
         for r in entries.iter().filter_map(|e| done.get(&key(e))) {
             report(diag, r);
             out.record(r)?;
         }
         for e in entries.iter().filter(|e| !done.contains_key(&key(e))) {
-            let log = dir.join(batch::log_name(&e.path, target.as_str()));
+            let log = dir.join(batch::log_name(&e.path, target));
             let r = build_record(
                 &host,
                 target,
                 e,
                 Status::Skipped,
-                Some("dry-run"),
+                Some(Reason::DryRun.as_str()),
                 &log,
                 0.0,
             );
@@ -402,12 +396,10 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     let mut pending = Vec::new();
     let mut resumed = 0;
     for e in &entries {
-        let key = (
-            e.path.clone(),
-            target.as_str().to_string(),
-            host.arch.clone(),
-        );
-        match batch.done.get(&key) {
+        match batch
+            .done
+            .get(&batch::Key::new(&e.path, target, &host.arch))
+        {
             Some(r) => {
                 resumed += 1;
                 report(diag, r);

@@ -30,27 +30,11 @@ const LOCK_TRIES: Duration = Duration::from_secs(2);
 /// How often `wait` looks when no event came.
 const WAIT_POLL: Duration = Duration::from_secs(1);
 
-/// Where a batch is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Tmp,
-    New,
-    Cur,
-    Done,
-    Failed,
-}
+/// Where a batch is: a directory of the spool, and the `state` of its `spool`
+/// record.
+pub use crate::record::SpoolState as State;
 
 impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Tmp => "tmp",
-            State::New => "new",
-            State::Cur => "cur",
-            State::Done => "done",
-            State::Failed => "failed",
-        }
-    }
-
     /// The order a batch goes through them.
     pub const LIFE: [State; 4] = [State::New, State::Cur, State::Done, State::Failed];
 }

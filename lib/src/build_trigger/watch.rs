@@ -17,7 +17,7 @@ use super::chain::{self, Chain, Outcome, Stamp, Stop};
 use super::spool::{Spool, State};
 use super::{ChainArgs, TOOL};
 use crate::diag::{Diag, Exit};
-use crate::record::{Kind, Level, Record};
+use crate::record::{Kind, Level, Record, TransferStatus};
 use crate::Error;
 
 /// What to run next.
@@ -296,7 +296,7 @@ fn keep_earlier_deliveries(spool: &Spool, id: &str) -> Vec<u8> {
             else {
                 continue;
             };
-            if r.is(Kind::Transfer) && r.str("status") == Some("sent") {
+            if r.is(Kind::Transfer) && r.word("status") == Some(TransferStatus::Sent) {
                 kept.extend_from_slice(r.to_line().as_bytes());
                 kept.push(b'\n');
                 added = true;

@@ -16,7 +16,7 @@ use crossbeam_channel::{at, bounded, Receiver, Select};
 
 use super::config::{Target, BUILD_TRIGGER};
 use super::{append, program, tail_lines, BatchDir, Coordinator};
-use crate::record::{Kind, Record};
+use crate::record::{BuildStatus, Kind, Level, Record, TargetStatus};
 use crate::Error;
 
 /// ssh's exit status when it could not connect or lost the connection.
@@ -36,7 +36,7 @@ const REMOTE_SLACK: u64 = 5;
 /// How a target ended.
 #[derive(Debug)]
 struct Ended {
-    status: &'static str,
+    status: TargetStatus,
     message: String,
 }
 
@@ -156,7 +156,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
             let d = crate::time::show_duration(t.deadline);
             if shared.unreachable.load(Ordering::SeqCst) {
                 Ended {
-                    status: "unreachable",
+                    status: TargetStatus::Unreachable,
                     message: format!(
                         "ssh could not reach {} until the deadline ({d})",
                         t.ssh.as_deref().unwrap_or("the host")
@@ -164,7 +164,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
                 }
             } else {
                 Ended {
-                    status: "timeout",
+                    status: TargetStatus::Timeout,
                     message: format!("no result within the deadline ({d}); given up"),
                 }
             }
@@ -172,7 +172,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
             match op.recv(&rxs[i]) {
                 Ok(e) => e,
                 Err(_) => Ended {
-                    status: "failed",
+                    status: TargetStatus::Failed,
                     message: "the target's thread ended without a result".into(),
                 },
             }
@@ -194,7 +194,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
     for (t, r) in c.cfg.targets.iter().zip(results) {
         let (ended, secs) = r.unwrap_or((
             Ended {
-                status: "failed",
+                status: TargetStatus::Failed,
                 message: "no result".into(),
             },
             0.0,
@@ -209,7 +209,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
         if let Some(dest) = &t.ssh {
             rec.set("host", dest.as_str());
         }
-        if ended.status != "done" {
+        if ended.status != TargetStatus::Done {
             c.diag.warn(format_args!(
                 "batch {}: target {}: {}: {}",
                 b.id,
@@ -264,12 +264,19 @@ impl Job {
             let words = ["submit", "--spool", &self.spool(), "--batch", &self.batch];
             let stdin = match File::open(&self.list) {
                 Ok(f) => Stdio::from(f),
-                Err(e) => return ended("failed", format!("{}: {e}", self.list.display())),
+                Err(e) => {
+                    return ended(
+                        TargetStatus::Failed,
+                        format!("{}: {e}", self.list.display()),
+                    )
+                }
             };
             let (child, text) = self.run_child(&words, stdin, None);
             match child {
-                Child::Cancelled => return ended("timeout", "cancelled"),
-                Child::NotStarted(e) => return ended("failed", format!("cannot run {via}: {e}")),
+                Child::Cancelled => return ended(TargetStatus::Timeout, "cancelled"),
+                Child::NotStarted(e) => {
+                    return ended(TargetStatus::Failed, format!("cannot run {via}: {e}"))
+                }
                 Child::Exited(s) if s.success() => {
                     self.shared.unreachable.store(false, Ordering::SeqCst);
                     break;
@@ -278,14 +285,14 @@ impl Job {
                     self.shared.unreachable.store(true, Ordering::SeqCst);
                     if tries >= SUBMIT_TRIES || !self.pause() {
                         return ended(
-                            "unreachable",
+                            TargetStatus::Unreachable,
                             format!("submit: ssh failed ({s}): {}", tail_lines(&text, 2)),
                         );
                     }
                 }
                 Child::Exited(s) => {
                     return ended(
-                        "failed",
+                        TargetStatus::Failed,
                         format!("submit failed ({s}): {}", tail_lines(&text, 2)),
                     )
                 }
@@ -305,35 +312,42 @@ impl Job {
             ];
             let out = match File::create(&self.records) {
                 Ok(f) => f,
-                Err(e) => return ended("failed", format!("{}: {e}", self.records.display())),
+                Err(e) => {
+                    return ended(
+                        TargetStatus::Failed,
+                        format!("{}: {e}", self.records.display()),
+                    )
+                }
             };
             let (child, text) = self.run_child(&words, Stdio::null(), Some(out));
             match child {
-                Child::Cancelled => return ended("timeout", "cancelled"),
-                Child::NotStarted(e) => return ended("failed", format!("cannot run {via}: {e}")),
+                Child::Cancelled => return ended(TargetStatus::Timeout, "cancelled"),
+                Child::NotStarted(e) => {
+                    return ended(TargetStatus::Failed, format!("cannot run {via}: {e}"))
+                }
                 Child::Exited(s) if s.success() => {
                     self.shared.unreachable.store(false, Ordering::SeqCst);
-                    return ended("done", self.done_message());
+                    return ended(TargetStatus::Done, self.done_message());
                 }
                 Child::Exited(s) if self.is_ssh_failure(s) => {
                     self.shared.unreachable.store(true, Ordering::SeqCst);
                     if !self.pause() {
                         return ended(
-                            "unreachable",
+                            TargetStatus::Unreachable,
                             format!("wait: ssh failed ({s}): {}", tail_lines(&text, 2)),
                         );
                     }
                 }
                 Child::Exited(s) if s.code() == Some(WAIT_TIMEOUT) => {
-                    return ended("timeout", "build-trigger wait timed out");
+                    return ended(TargetStatus::Timeout, "build-trigger wait timed out");
                 }
                 Child::Exited(s) if s.code() == Some(1) => {
                     self.shared.unreachable.store(false, Ordering::SeqCst);
-                    return ended("failed", self.failed_message(&text));
+                    return ended(TargetStatus::Failed, self.failed_message(&text));
                 }
                 Child::Exited(s) => {
                     return ended(
-                        "failed",
+                        TargetStatus::Failed,
                         format!("wait failed ({s}): {}", tail_lines(&text, 2)),
                     )
                 }
@@ -476,16 +490,14 @@ impl Job {
         let text = std::fs::read_to_string(&self.records).unwrap_or_default();
         let (mut built, mut failed, mut packages) = (0, 0, 0);
         for r in text.lines().filter_map(|l| Record::parse(l).ok()) {
-            match r.kind() {
-                "build" if r.str("target").unwrap_or("package") == "package" => {
-                    match r.str("status") {
-                        Some("built") => built += 1,
-                        Some("failed") => failed += 1,
-                        _ => {}
-                    }
+            if r.is_package_build() {
+                match r.word("status") {
+                    Some(BuildStatus::Built) => built += 1,
+                    Some(BuildStatus::Failed) => failed += 1,
+                    _ => {}
                 }
-                "package" => packages += 1,
-                _ => {}
+            } else if r.is(Kind::Package) {
+                packages += 1;
             }
         }
         format!("{built} built, {failed} failed, {packages} package files")
@@ -498,7 +510,7 @@ impl Job {
             .lines()
             .rev()
             .filter_map(|l| Record::parse(l).ok())
-            .find(|r| r.is(Kind::Notice) && r.str("level") == Some("error"))
+            .find(|r| r.is(Kind::Notice) && r.word("level") == Some(Level::Error))
             .and_then(|r| r.str("message").map(str::to_string));
         match notice {
             Some(m) => format!("the chain failed: {m}"),
@@ -507,7 +519,7 @@ impl Job {
     }
 }
 
-fn ended(status: &'static str, message: impl Into<String>) -> Ended {
+fn ended(status: TargetStatus, message: impl Into<String>) -> Ended {
     Ended {
         status,
         message: message.into(),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::config::Delta;
 use super::{append, program, tail_lines, BatchDir, Coordinator};
 use crate::diag::Exit;
-use crate::record::{Kind, Level, Record};
+use crate::record::{BuildTarget, Kind, Level, Record};
 use crate::Error;
 
 /// The update output not yet given to a batch, in the work directory.
@@ -275,7 +275,7 @@ pub fn prefetch(
     let status = c
         .command(&prog)
         .arg("--target")
-        .arg("fetch")
+        .arg(BuildTarget::Fetch.as_str())
         .arg("--batch")
         .arg(&b.id)
         .arg("--log-dir")

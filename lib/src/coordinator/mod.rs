@@ -31,7 +31,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::diag::{Diag, Exit};
-use crate::record::Record;
+use crate::record::{Record, TargetStatus};
 use crate::Error;
 
 use config::Config;
@@ -346,10 +346,16 @@ impl<'a> Coordinator<'a> {
         self.progress(format_args!("batch {}: sending the mail", b.id));
         let mail = report::summarize(self, b, &targets, &notices)?;
         failed |= mail.failed;
-        failed |= targets.iter().any(|t| t.str("status") == Some("failed"));
-        let lost = targets
+        let status = |t: &Record| t.word::<TargetStatus>("status");
+        failed |= targets
             .iter()
-            .any(|t| matches!(t.str("status"), Some("timeout") | Some("unreachable")));
+            .any(|t| status(t) == Some(TargetStatus::Failed));
+        let lost = targets.iter().any(|t| {
+            matches!(
+                status(t),
+                Some(TargetStatus::Timeout | TargetStatus::Unreachable)
+            )
+        });
         let e = if lost {
             Exit::TargetLost
         } else if mail.alarm {

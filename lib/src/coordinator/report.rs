@@ -9,7 +9,7 @@ use std::process::Stdio;
 use super::config::Transport;
 use super::fanout::records_file;
 use super::{list, program, BatchDir, Coordinator};
-use crate::record::{Kind, Record};
+use crate::record::{BuildStatus, Kind, Record, TargetStatus, TransferStatus};
 use crate::Error;
 
 pub const SUMMARY: &str = "summary.jsonl";
@@ -55,8 +55,9 @@ pub fn summarize(
         }
         match Record::parse(line) {
             Ok(r) => {
-                let failed = match r.kind() {
-                    "build" | "transfer" => r.str("status") == Some("failed"),
+                let failed = match r.known_kind() {
+                    Some(Kind::Build) => r.word("status") == Some(BuildStatus::Failed),
+                    Some(Kind::Transfer) => r.word("status") == Some(TransferStatus::Failed),
                     _ => false,
                 };
                 m.failed |= failed;
@@ -77,7 +78,10 @@ pub fn summarize(
     files.push((b.path(list::FETCH), list::FETCH.to_string()));
     for t in targets {
         // The records of a target that finished, done or failed.
-        if matches!(t.str("status"), Some("done") | Some("failed")) {
+        if matches!(
+            t.word("status"),
+            Some(TargetStatus::Done | TargetStatus::Failed)
+        ) {
             let name = t.str("name").unwrap_or_default();
             files.push((records_file(b, name), format!("target/{name}.jsonl")));
         }
