@@ -549,16 +549,10 @@ impl Ran {
         } else {
             &self.stderr
         };
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        if lines.is_empty() {
-            return "no output".into();
+        match crate::tail::short(text, 3) {
+            t if t.is_empty() => "no output".into(),
+            t => t,
         }
-        let from = lines.len().saturating_sub(3);
-        lines[from..].join(" / ")
     }
 }
 

@@ -12,13 +12,13 @@ pub mod error;
 pub mod glob;
 pub mod host;
 pub mod jsonl;
-pub mod logtail;
 pub mod mail;
 pub mod pkgpath;
 pub mod ports;
 pub mod proc;
 pub mod record;
 pub mod sqlports;
+pub mod tail;
 pub mod time;
 
 pub mod build_list;

@@ -149,7 +149,7 @@ impl PortsTree {
                     vars.join(" "),
                     self.root.display(),
                     out.status,
-                    tail(&String::from_utf8_lossy(&out.stderr), 3)
+                    crate::tail::short(&String::from_utf8_lossy(&out.stderr), 3)
                 ),
             });
         }
@@ -249,7 +249,7 @@ impl PortsTree {
                 message: format!(
                     "show={var} failed ({}): {}",
                     out.status,
-                    tail(&String::from_utf8_lossy(&out.stderr), 5)
+                    crate::tail::short(&String::from_utf8_lossy(&out.stderr), 5)
                 ),
             });
         }
@@ -278,12 +278,6 @@ impl PortsTree {
             message,
         }
     }
-}
-
-/// The last `n` lines of `text`, joined with ` / `.
-fn tail(text: &str, n: usize) -> String {
-    let v: Vec<&str> = text.lines().rev().take(n).collect();
-    v.into_iter().rev().collect::<Vec<_>>().join(" / ")
 }
 
 /// The entry of a `>> Broken dependency: <entry> non existent` line: make's

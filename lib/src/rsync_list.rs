@@ -551,21 +551,7 @@ fn read_lines(r: impl Read, keep: usize) -> Vec<String> {
 
 /// The last lines of a program's standard error, as one line.
 fn tail(stderr: &[String]) -> String {
-    let lines: Vec<&str> = stderr
-        .iter()
-        .map(|l| l.trim())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let start = lines.len().saturating_sub(TAIL_LINES);
-    let mut t = lines[start..].join("; ");
-    if t.len() > TAIL_BYTES {
-        let mut cut = t.len() - TAIL_BYTES;
-        while !t.is_char_boundary(cut) {
-            cut += 1;
-        }
-        t = format!("...{}", &t[cut..]);
-    }
-    t
+    crate::tail::text(&stderr.join("\n"), TAIL_LINES, "; ", TAIL_BYTES)
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -997,13 +983,5 @@ mod tests {
         assert_eq!(lines.len(), 14 + TAIL_LINES); // 10 of 7 bytes, 4 of 8
         assert_eq!(lines[0], "line 0");
         assert_eq!(lines.last().map(String::as_str), Some("line 999"));
-    }
-
-    #[test]
-    fn tails() {
-        let lines: Vec<String> = (1..=8).map(|i| format!("line {i}")).collect();
-        assert_eq!(tail(&lines), "line 4; line 5; line 6; line 7; line 8");
-        let long = vec!["é".repeat(TAIL_BYTES)];
-        assert!(tail(&long).len() <= TAIL_BYTES + 4);
     }
 }

@@ -150,7 +150,7 @@ impl Runner<'_> {
         if status == Status::Failed {
             // The end of the log travels in the record: whoever reads it (the
             // mail, on another host) never opens a file a record names.
-            match crate::logtail::tail(log, crate::logtail::MAX_LINES) {
+            match crate::tail::log_lines(log, crate::tail::MAX_LINES) {
                 Ok(t) => r.set("tail", t),
                 Err(err) => self.diag.error(format_args!(
                     "{}: {err}: no log tail in its record",

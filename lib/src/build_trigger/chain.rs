@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, TryLockError};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ use crossbeam_channel::{select, tick, unbounded, Receiver, Sender};
 use serde_json::{json, Value};
 
 use super::spool::{spool_record, Spool, State};
+use crate::diag::Diag;
 use crate::proc::{signal_group, Sig};
 use crate::{Error, Record};
 
@@ -454,6 +455,10 @@ impl Run {
         Value::Array(self.stages.iter().map(StageRun::entry).collect())
     }
 
+    fn status_path(&self, spool: &Spool) -> PathBuf {
+        spool.dir(State::Cur).join(format!("{}.status", self.id))
+    }
+
     /// The heartbeat: `cur/<id>.status`, a `spool` record, written atomically.
     fn write_status(&self, spool: &Spool, stamp: &Stamp) -> io::Result<()> {
         let mut r = spool_record(&self.id, State::Cur);
@@ -467,12 +472,15 @@ impl Run {
         r.set("heartbeat", crate::time::utc_stamp(SystemTime::now()));
         r.set("stages", self.stages_value());
         stamp.stamp(&mut r);
-        let dir = spool.dir(State::Cur);
-        let tmp = dir.join(format!("{}.status.tmp", self.id));
         let mut line = r.to_line();
         line.push('\n');
-        fs::write(&tmp, line)?;
-        fs::rename(&tmp, dir.join(format!("{}.status", self.id)))
+        // Its temporary file has a name of the batch, which remove_run_files
+        // knows: a crash never leaves a stray in cur/.
+        let dest = self.status_path(spool);
+        let tmp = spool
+            .dir(State::Cur)
+            .join(format!("{}.status.tmp", self.id));
+        crate::atomic::write_via(&tmp, &dest, line.as_bytes())
     }
 
     /// The `spool` record that ends the batch's file in done/ or failed/.
@@ -520,7 +528,7 @@ impl Run {
             return None;
         };
         let mut m = self.failure()?;
-        let tail = tail(&self.stages[i].stderr);
+        let tail = crate::tail::file(&self.stages[i].stderr, TAIL_LINES, "\n", TAIL_BYTES);
         if tail.is_empty() {
             m.push_str("; its standard error is empty");
         } else {
@@ -557,40 +565,6 @@ impl Run {
     }
 }
 
-/// The last lines of a file, at most [`TAIL_LINES`] and about [`TAIL_BYTES`].
-pub fn tail(p: &Path) -> String {
-    let Ok(mut f) = File::open(p) else {
-        return String::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = len.saturating_sub(4 * TAIL_BYTES as u64);
-    let mut buf = Vec::new();
-    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_end(&mut buf).is_err() {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    let mut out: Vec<&str> = Vec::new();
-    let mut size = 0;
-    for l in lines.iter().rev() {
-        if out.len() >= TAIL_LINES || (size + l.len() > TAIL_BYTES && !out.is_empty()) {
-            break;
-        }
-        size += l.len() + 1;
-        out.push(l);
-    }
-    out.reverse();
-    let mut s = out.join("\n");
-    if s.len() > TAIL_BYTES {
-        let mut cut = s.len() - TAIL_BYTES;
-        while !s.is_char_boundary(cut) {
-            cut += 1;
-        }
-        s = format!("...{}", &s[cut..]);
-    }
-    s
-}
-
 /// Which stage failed the batch: among those whose status fails it, the first
 /// one not killed by SIGPIPE (a stage after it stopped reading: the one to
 /// blame comes later), else the first.
@@ -611,6 +585,7 @@ pub fn run(
     id: &str,
     stop: &Stop,
     stamp: &Stamp,
+    diag: &Diag,
 ) -> Result<Run, Error> {
     let cur = spool.dir(State::Cur);
     let input_path = spool.file(State::Cur, id);
@@ -706,11 +681,7 @@ pub fn run(
     drop(out);
     let spawned_all = run.stages.len() == n && run.stages.iter().all(|s| s.pid.is_some());
     if let Err(e) = run.write_status(spool, stamp) {
-        eprintln!(
-            "{}: {}: {e}",
-            super::TOOL,
-            cur.join(format!("{id}.status")).display()
-        );
+        diag.warn(format_args!("{}: {e}", run.status_path(spool).display()));
     }
     let mut live = run.stages.iter().filter(|s| s.pid.is_some()).count();
     if !spawned_all {
@@ -736,7 +707,7 @@ pub fn run(
             recv(stop.rx) -> _ => {}
             recv(heartbeat) -> _ => {
                 if let Err(e) = run.write_status(spool, stamp) {
-                    eprintln!("{}: {}: {e}", super::TOOL, cur.join(format!("{id}.status")).display());
+                    diag.warn(format_args!("{}: {e}", run.status_path(spool).display()));
                 }
             }
         }
@@ -804,7 +775,7 @@ fn kill_live(
 /// run (a build-trigger killed with SIGKILL, a crash) is still at work, killing
 /// the process groups its heartbeat file names.  False when they still hold
 /// the batch after [`ORPHAN_WAIT`] (reported).
-pub fn clear_orphans(spool: &Spool, id: &str, stop: &Stop) -> Result<bool, Error> {
+pub fn clear_orphans(spool: &Spool, id: &str, stop: &Stop, diag: &Diag) -> Result<bool, Error> {
     let held = |files: &[(usize, PathBuf)]| -> Vec<usize> {
         files
             .iter()
@@ -832,17 +803,15 @@ pub fn clear_orphans(spool: &Spool, id: &str, stop: &Stop) -> Result<bool, Error
         .filter_map(|p| u32::try_from(p).ok())
         .collect();
     if groups.is_empty() {
-        eprintln!(
-            "{}: batch {id}: processes of an earlier run of its chain still hold it; waiting for them",
-            super::TOOL
-        );
+        diag.warn(format_args!(
+            "batch {id}: processes of an earlier run of its chain still hold it; waiting for them"
+        ));
     } else {
         let shown: Vec<String> = groups.iter().map(u32::to_string).collect();
-        eprintln!(
-            "{}: batch {id}: the chain of an earlier run is still at work (process groups {}): killing it",
-            super::TOOL,
+        diag.warn(format_args!(
+            "batch {id}: the chain of an earlier run is still at work (process groups {}): killing it",
             shown.join(", ")
-        );
+        ));
         // The lock being held means a process of that stage lives, so the
         // group is still its own.
         for g in groups {
@@ -858,12 +827,11 @@ pub fn clear_orphans(spool: &Spool, id: &str, stop: &Stop) -> Result<bool, Error
             return Ok(false);
         }
         if start.elapsed() > ORPHAN_WAIT {
-            eprintln!(
-                "{}: batch {id}: processes of an earlier run of its chain still hold {} after {}s; trying again later",
-                super::TOOL,
+            diag.warn(format_args!(
+                "batch {id}: processes of an earlier run of its chain still hold {} after {}s; trying again later",
                 spool.dir(State::Cur).display(),
                 ORPHAN_WAIT.as_secs()
-            );
+            ));
             return Ok(false);
         }
         let _ = stop.rx.recv_timeout(Duration::from_millis(100));
@@ -963,18 +931,5 @@ mod tests {
             "b.1.2.build-list.stderr"
         );
         assert_eq!(stderr_name("b", 1, "fail.sh"), "b.1.fail_sh.stderr");
-    }
-
-    #[test]
-    fn tails() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("e");
-        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-        fs::write(&p, text).unwrap();
-        let s = tail(&p);
-        assert!(s.starts_with("line 21\n") && s.ends_with("line 30"), "{s}");
-        fs::write(&p, "x".repeat(10_000)).unwrap();
-        assert!(tail(&p).len() <= TAIL_BYTES + 3);
-        assert_eq!(tail(&t.path().join("none")), "");
     }
 }

@@ -17,7 +17,7 @@ use crate::jsonl::Output;
 use crate::record::{Kind, Record};
 use crate::Error;
 
-use super::{StatusArgs, SubmitArgs, WaitArgs, TOOL};
+use super::{StatusArgs, SubmitArgs, WaitArgs};
 
 /// The lock held by the `watch` or `run-once` serving the spool.
 pub const WATCH_LOCK: &str = "watch.lock";
@@ -344,7 +344,7 @@ fn print_file(p: &Path) -> Result<(), Error> {
     out.flush().map_err(Error::stdout)
 }
 
-pub fn wait(a: &WaitArgs, _diag: &Diag) -> Result<Exit, Error> {
+pub fn wait(a: &WaitArgs, diag: &Diag) -> Result<Exit, Error> {
     check_batch(&a.batch)?;
     let spool = Spool::open(&a.spool.spool)?;
     let id = a.batch.as_str();
@@ -377,12 +377,10 @@ pub fn wait(a: &WaitArgs, _diag: &Diag) -> Result<Exit, Error> {
         if let (Some(d), Some(t)) = (deadline, a.timeout) {
             let left = d.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                if io::stderr().is_terminal() {
-                    eprintln!(
-                        "{TOOL}: batch {id}: not finished after {}",
-                        crate::time::show_duration(t)
-                    );
-                }
+                diag.tty_note(format_args!(
+                    "batch {id}: not finished after {}",
+                    crate::time::show_duration(t)
+                ));
                 return Ok(Exit::TempFail);
             }
             pause = pause.min(left);

@@ -87,7 +87,7 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
                     Next::Resume(id) => (id, true),
                     Next::Claimed(id) => (id, false),
                 };
-                if resumed && !chain::clear_orphans(&spool, &id, &stop)? {
+                if resumed && !chain::clear_orphans(&spool, &id, &stop, diag)? {
                     deferred.insert(id);
                     continue;
                 }
@@ -229,7 +229,7 @@ fn one(
 ) -> Result<Option<bool>, Error> {
     let earlier = keep_earlier_deliveries(spool, id);
     chain::remove_run_files(spool, id);
-    let run = chain::run(chain, spool, id, stop, stamp)?;
+    let run = chain::run(chain, spool, id, stop, stamp, diag)?;
     let (st, ok) = match run.outcome {
         Outcome::Stopped => return Ok(None),
         Outcome::Done => (State::Done, true),

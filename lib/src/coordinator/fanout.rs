@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{at, bounded, Receiver, Select};
 
 use super::config::{Target, BUILD_TRIGGER};
-use super::{append, program, tail_lines, BatchDir, Coordinator};
+use super::{append, program, BatchDir, Coordinator};
 use crate::record::{BuildStatus, Kind, Level, Record, TargetStatus};
 use crate::Error;
 
@@ -286,14 +286,14 @@ impl Job {
                     if tries >= SUBMIT_TRIES || !self.pause() {
                         return ended(
                             TargetStatus::Unreachable,
-                            format!("submit: ssh failed ({s}): {}", tail_lines(&text, 2)),
+                            format!("submit: ssh failed ({s}): {}", crate::tail::short(&text, 2)),
                         );
                     }
                 }
                 Child::Exited(s) => {
                     return ended(
                         TargetStatus::Failed,
-                        format!("submit failed ({s}): {}", tail_lines(&text, 2)),
+                        format!("submit failed ({s}): {}", crate::tail::short(&text, 2)),
                     )
                 }
             }
@@ -334,7 +334,7 @@ impl Job {
                     if !self.pause() {
                         return ended(
                             TargetStatus::Unreachable,
-                            format!("wait: ssh failed ({s}): {}", tail_lines(&text, 2)),
+                            format!("wait: ssh failed ({s}): {}", crate::tail::short(&text, 2)),
                         );
                     }
                 }
@@ -348,7 +348,7 @@ impl Job {
                 Child::Exited(s) => {
                     return ended(
                         TargetStatus::Failed,
-                        format!("wait failed ({s}): {}", tail_lines(&text, 2)),
+                        format!("wait failed ({s}): {}", crate::tail::short(&text, 2)),
                     )
                 }
             }
@@ -514,7 +514,7 @@ impl Job {
             .and_then(|r| r.str("message").map(str::to_string));
         match notice {
             Some(m) => format!("the chain failed: {m}"),
-            None => format!("the chain failed: {}", tail_lines(stderr, 2)),
+            None => format!("the chain failed: {}", crate::tail::short(stderr, 2)),
         }
     }
 }

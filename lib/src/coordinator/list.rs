@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::config::Delta;
-use super::{append, program, tail_lines, BatchDir, Coordinator};
+use super::{append, program, BatchDir, Coordinator};
 use crate::diag::Exit;
 use crate::record::{BuildTarget, Kind, Level, Record};
 use crate::Error;
@@ -73,7 +73,7 @@ pub fn update(c: &Coordinator<'_>, argv: &[String], pending: &Path) -> Result<()
         &argv[0],
         format!(
             "update failed ({status}): {}; nothing built",
-            tail_lines(&text, 3)
+            crate::tail::short(&text, 3)
         ),
     ))
 }
@@ -299,7 +299,7 @@ pub fn prefetch(
             let text = fs::read_to_string(&log_path).unwrap_or_default();
             format!(
                 "build-list --target fetch failed ({s}): {}",
-                tail_lines(&text, 3)
+                crate::tail::short(&text, 3)
             )
         }
         Err(e) => format!("{}: cannot run it: {e}", prog.display()),

@@ -378,16 +378,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     crate::atomic::write_atomic(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// The last `n` non-empty lines of a text, joined with ` / `.
-pub(crate) fn tail_lines(text: &str, n: usize) -> String {
-    let v: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    v[v.len().saturating_sub(n)..].join(" / ")
-}
-
 /// Open a file for appending, made when missing.
 pub(crate) fn append(path: &Path) -> Result<File, Error> {
     OpenOptions::new()

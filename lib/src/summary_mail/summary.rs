@@ -491,8 +491,8 @@ pub fn stem(file: &str) -> &str {
 }
 
 /// The `tail` of a `build` record: the last lines of its log, as build-list put
-/// them there; each shown as [`crate::logtail::clean_line`] makes it, at most
-/// [`crate::logtail::MAX_LINES`] of them.
+/// them there; each shown as [`crate::tail::clean_line`] makes it, at most
+/// [`crate::tail::MAX_LINES`] of them.
 fn log_tail(r: &Record) -> Result<Option<Vec<String>>, RecordError> {
     let Some(v) = r.get("tail") else {
         return Ok(None);
@@ -503,10 +503,10 @@ fn log_tail(r: &Record) -> Result<Option<Vec<String>>, RecordError> {
         problem: "is not a list of lines",
     };
     let lines = v.as_array().ok_or_else(bad)?;
-    let start = lines.len().saturating_sub(crate::logtail::MAX_LINES);
+    let start = lines.len().saturating_sub(crate::tail::MAX_LINES);
     lines[start..]
         .iter()
-        .map(|l| l.as_str().map(crate::logtail::clean_line).ok_or_else(bad))
+        .map(|l| l.as_str().map(crate::tail::clean_line).ok_or_else(bad))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
