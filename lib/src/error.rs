@@ -30,6 +30,18 @@ pub enum Error {
     /// A child program could not be started or failed.
     #[error("{program}: {message}")]
     Command { program: String, message: String },
+    /// The system refused a resource the tool needs (a pipe, a thread, a
+    /// signal handler).
+    #[error("cannot {what}: {source}")]
+    System {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file the tool keeps is not what it wrote (exit 1): it is not used, and
+    /// the message says what to do.
+    #[error("{}: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
     /// Stopped by a signal (SIGTERM, SIGINT, SIGHUP), with everything it
     /// started; the work can be resumed (exit 75, try again later).
     #[error("{0}")]
@@ -37,6 +49,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The system refused `what` (`make a pipe`, `start a thread`).
+    pub fn system(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Error::System { what, source }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -49,7 +66,11 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Database { .. } => Exit::Usage,
             Error::BrokenPipe => Exit::Success,
-            Error::Io { .. } | Error::Stdout(_) | Error::Command { .. } => Exit::Failed,
+            Error::Io { .. }
+            | Error::Stdout(_)
+            | Error::Command { .. }
+            | Error::System { .. }
+            | Error::Corrupt { .. } => Exit::Failed,
             Error::Stopped(_) => Exit::TempFail,
         }
     }

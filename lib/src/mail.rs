@@ -204,45 +204,40 @@ fn sendmail(p: &Path, envelope: &Envelope, bytes: &[u8], timeout: Duration) -> R
     for to in envelope.to() {
         cmd.arg(to);
     }
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .map_err(|e| format!("{}: cannot run it: {e}", p.display()))?;
+    let mut child = crate::proc::Supervised::new(child, true);
     // Written and read by threads: a sendmail that does not read, or writes
     // much, never blocks the wait below.
-    let input = child.stdin.take().map(|mut w| {
+    let input = child.child_mut().stdin.take().map(|mut w| {
         let data = bytes.to_vec();
         std::thread::spawn(move || {
             let _ = w.write_all(&data);
         })
     });
-    let errors = child.stderr.take().map(|r| {
+    let errors = child.child_mut().stderr.take().map(|r| {
         std::thread::spawn(move || {
             let mut v = Vec::new();
             let _ = io::Read::read_to_end(&mut io::Read::take(r, 64 * 1024), &mut v);
             v
         })
     });
-    let start = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if start.elapsed() >= timeout => {
-                crate::proc::signal_group(child.id(), crate::proc::Sig::Kill);
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "{}: no answer in {}s: killed",
-                    p.display(),
-                    timeout.as_secs()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("{}: {e}", p.display())),
+    let deadline = std::time::Instant::now() + timeout;
+    let status = match child.wait_until(Some(deadline), || false) {
+        Ok(Some(st)) => st,
+        Ok(None) => {
+            return Err(format!(
+                "{}: no answer in {}s: killed",
+                p.display(),
+                timeout.as_secs()
+            ))
         }
+        Err(e) => return Err(format!("{}: {e}", p.display())),
     };
     if let Some(t) = input {
         let _ = t.join();

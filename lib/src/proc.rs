@@ -1,6 +1,11 @@
 //! The process-level mechanisms every tool shares: signalling a whole process
-//! group (kill(2) on `-pgid`, through rustix: std has no killpg) and the name of
+//! group (kill(2) on `-pgid`, through rustix: std has no killpg), children
+//! waited for with a deadline and killed with their group, and the name of
 //! this host (uname(2)).
+
+use std::io;
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 
@@ -36,6 +41,103 @@ pub fn group_alive(pgid: u32) -> bool {
     pid(pgid).is_some_and(|p| test_kill_process_group(p).is_ok())
 }
 
+/// A child the tool waits for and kills when it gives up on it: with its whole
+/// process group when it was started as the leader of one
+/// (`Command::process_group(0)`).  Dropped before it was reaped (an error on
+/// the way out), it is killed and reaped: nothing it started is left behind.
+#[derive(Debug)]
+pub struct Supervised {
+    child: Child,
+    group: bool,
+    reaped: Option<ExitStatus>,
+}
+
+/// How often [`Supervised::wait_until`] looks.
+const POLL: Duration = Duration::from_millis(20);
+
+impl Supervised {
+    /// Supervise `child`; `group`: it leads a process group of its own.
+    pub fn new(child: Child, group: bool) -> Self {
+        Supervised {
+            child,
+            group,
+            reaped: None,
+        }
+    }
+
+    /// Its process id (and group id when it leads one).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child, for its standard streams.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.reaped.is_none() {
+            self.reaped = self.child.try_wait()?;
+        }
+        Ok(self.reaped)
+    }
+
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self.reaped {
+            Some(s) => Ok(s),
+            None => {
+                let s = self.child.wait()?;
+                self.reaped = Some(s);
+                Ok(s)
+            }
+        }
+    }
+
+    /// Kill it, with its group.  Only while it is not reaped: until then its
+    /// id cannot belong to another process or group.
+    pub fn kill(&mut self) {
+        if self.reaped.is_none() {
+            if self.group {
+                signal_group(self.id(), Sig::Kill);
+            }
+            let _ = self.child.kill();
+        }
+    }
+
+    /// Wait until it exits (`Some`), or until `deadline` passes or `give_up`
+    /// says so: then it is killed and reaped, and the answer is `None`.
+    pub fn wait_until(
+        &mut self,
+        deadline: Option<Instant>,
+        give_up: impl Fn() -> bool,
+    ) -> io::Result<Option<ExitStatus>> {
+        loop {
+            if let Some(s) = self.try_wait()? {
+                return Ok(Some(s));
+            }
+            if give_up() || deadline.is_some_and(|d| Instant::now() >= d) {
+                self.kill();
+                self.wait()?;
+                return Ok(None);
+            }
+            let pause = match deadline {
+                Some(d) => POLL.min(d.saturating_duration_since(Instant::now())),
+                None => POLL,
+            };
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if self.reaped.is_none() {
+            self.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The name of this host (uname(2) nodename), when it has one.
 pub fn hostname() -> Option<String> {
     let u = rustix::system::uname();
@@ -62,5 +164,65 @@ mod tests {
         assert!(!group_alive(g));
         assert!(!signal_group(0, Sig::Term) && !signal_group(1, Sig::Term));
         assert!(hostname().is_some());
+    }
+
+    #[test]
+    fn supervised() {
+        use std::os::unix::process::CommandExt;
+        let t = tempfile::tempdir().unwrap();
+        let pidfile = t.path().join("pid");
+        let spawn = |secs: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "sleep {secs} & echo $! > '{}'; wait",
+                    pidfile.display()
+                ))
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        // The sleep the shell started is gone (or a zombie nobody reaped yet).
+        let gone = || {
+            std::thread::sleep(Duration::from_millis(100));
+            let pid = std::fs::read_to_string(&pidfile).unwrap();
+            match std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) {
+                Err(_) => true,
+                Ok(stat) => stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+            }
+        };
+        let started = |s: &Supervised| {
+            while !pidfile.exists() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            s.id()
+        };
+        // Past its deadline: killed with its group (the sleep it started too).
+        let mut s = Supervised::new(spawn("30"), true);
+        started(&s);
+        let start = Instant::now();
+        let deadline = Some(start + Duration::from_millis(200));
+        assert_eq!(s.wait_until(deadline, || false).unwrap(), None);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(gone());
+        // Given up on by the caller.
+        std::fs::remove_file(&pidfile).unwrap();
+        let mut s = Supervised::new(spawn("30"), true);
+        started(&s);
+        assert_eq!(s.wait_until(None, || true).unwrap(), None);
+        assert!(gone());
+        // One that ends in time.
+        let mut s = Supervised::new(spawn("0"), true);
+        let st = s.wait_until(Some(Instant::now() + Duration::from_secs(30)), || false);
+        assert!(st.unwrap().is_some_and(|st| st.success()));
+        // Dropped unreaped: killed with its group.
+        std::fs::remove_file(&pidfile).unwrap();
+        let s = Supervised::new(spawn("30"), true);
+        started(&s);
+        drop(s);
+        assert!(gone());
     }
 }

@@ -8,13 +8,14 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::batch::{self, log_name};
 use super::{Entry, Runner, Status};
 use crate::ports::{broken_dependency, created_package, header, SubdirList};
+use crate::proc::Supervised;
 use crate::record::{BuildTarget, Reason};
 use crate::Error;
 
@@ -24,55 +25,6 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// How long build-list waits for the output of a killed make to end.
 const KILL_GRACE: Duration = Duration::from_secs(10);
-
-/// The running make.  Dropped before it was waited for (an error on the way
-/// out, a closed stdout), it kills the whole group: a build nobody reads must
-/// not go on.
-struct Make {
-    child: Child,
-    reaped: Option<ExitStatus>,
-}
-
-impl Make {
-    fn pgid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        if self.reaped.is_none() {
-            self.reaped = self.child.try_wait()?;
-        }
-        Ok(self.reaped)
-    }
-
-    fn wait(&mut self) -> io::Result<ExitStatus> {
-        match self.reaped {
-            Some(s) => Ok(s),
-            None => {
-                let s = self.child.wait()?;
-                self.reaped = Some(s);
-                Ok(s)
-            }
-        }
-    }
-
-    /// Kill the group.  Only while make is not reaped: until then its id cannot
-    /// belong to another group.
-    fn kill(&mut self) {
-        if self.reaped.is_none() {
-            crate::proc::signal_group(self.pgid(), crate::proc::Sig::Kill);
-        }
-    }
-}
-
-impl Drop for Make {
-    fn drop(&mut self) {
-        if self.reaped.is_none() {
-            self.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// Read the pipe in a thread and hand the chunks over as they come.
 fn reader(mut pipe: io::PipeReader) -> Receiver<Vec<u8>> {
@@ -229,18 +181,12 @@ impl Runner<'_> {
             vars.push(("BULK", "yes"));
         }
 
-        let (pipe_r, pipe_w) = io::pipe().map_err(|e| Error::Command {
-            program: "build-list".into(),
-            message: format!("cannot make a pipe: {e}"),
-        })?;
+        let (pipe_r, pipe_w) = io::pipe().map_err(Error::system("make a pipe"))?;
         let stdin = self
             .batch
             .make_stdin()
             .map_err(|e| Error::io(self.batch.path(batch::MAKE_LOCK), e))?;
-        let w2 = pipe_w.try_clone().map_err(|e| Error::Command {
-            program: "build-list".into(),
-            message: format!("cannot dup a pipe: {e}"),
-        })?;
+        let w2 = pipe_w.try_clone().map_err(Error::system("dup a pipe"))?;
         let mut cmd = self
             .host
             .tree
@@ -281,11 +227,11 @@ impl Runner<'_> {
                 return Ok(entries.len());
             }
         };
-        let mut make = Make {
-            child,
-            reaped: None,
-        };
-        if let Err(e) = self.batch.set_make_pid(make.pgid()) {
+        // Dropped before it was waited for (an error on the way out, a closed
+        // stdout), make is killed with its group: a build nobody reads must
+        // not go on.
+        let mut make = Supervised::new(child, true);
+        if let Err(e) = self.batch.set_make_pid(make.id()) {
             self.diag.warn(format_args!(
                 "{}: {e}",
                 self.batch.path(batch::MAKE_PID).display()
@@ -374,7 +320,7 @@ impl Runner<'_> {
                     let note = format!(
                         "build-list: no output for {}: killing make (process group {})\n",
                         crate::time::show_duration(t),
-                        make.pgid()
+                        make.id()
                     );
                     self.note(&mut split, note.as_bytes());
                     make.kill();
@@ -385,7 +331,7 @@ impl Runner<'_> {
                 killed_at.get_or_insert_with(Instant::now);
                 let note = format!(
                     "build-list: stopped by a signal: killing make (process group {})\n",
-                    make.pgid()
+                    make.id()
                 );
                 self.note(&mut split, note.as_bytes());
                 make.kill();

@@ -425,10 +425,8 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGHUP,
     ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| Error::Command {
-            program: TOOL.into(),
-            message: format!("cannot catch signal {sig}: {e}"),
-        })?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(Error::system("catch SIGTERM, SIGINT and SIGHUP"))?;
     }
 
     if target == Target::Package {

@@ -384,11 +384,8 @@ impl Stop {
     /// Catch SIGTERM and SIGINT from now on.
     pub fn install() -> Result<Stop, Error> {
         use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals =
-            signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::Command {
-                program: super::TOOL.into(),
-                message: format!("cannot catch SIGTERM: {e}"),
-            })?;
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+            .map_err(Error::system("catch SIGTERM and SIGINT"))?;
         let flag = Arc::new(AtomicBool::new(false));
         let (tx, rx) = unbounded();
         let (f, t) = (flag.clone(), tx.clone());

@@ -101,10 +101,7 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
                 let ended = job.run();
                 let _ = tx.send(ended);
             })
-            .map_err(|e| Error::Command {
-                program: super::TOOL.into(),
-                message: format!("cannot start a thread: {e}"),
-            })?;
+            .map_err(Error::system("start a thread"))?;
         started.push((start, shared));
         rxs.push(rx);
         handles.push(h);
@@ -444,12 +441,12 @@ impl Job {
         let mut cmd = cmd;
         let spawned = cmd.stdin(stdin).stdout(stdout).stderr(err).spawn();
         let mut child = match spawned {
-            Ok(c) => c,
+            Ok(c) => crate::proc::Supervised::new(c, false),
             Err(e) => return (Child::NotStarted(e), String::new()),
         };
         // A piped stdout (submit's batch record) is copied to the log.
         let copier = if piped {
-            child.stdout.take().map(|mut so| {
+            child.child_mut().stdout.take().map(|mut so| {
                 let mut log2 = log.try_clone().ok();
                 std::thread::spawn(move || {
                     let mut b = Vec::new();
@@ -462,20 +459,13 @@ impl Job {
         } else {
             None
         };
-        let ended = loop {
-            if self.cancelled() {
-                let _ = child.kill();
+        let ended = match child.wait_until(None, || self.cancelled()) {
+            Ok(Some(s)) => Child::Exited(s),
+            Ok(None) => Child::Cancelled,
+            Err(e) => {
+                child.kill();
                 let _ = child.wait();
-                break Child::Cancelled;
-            }
-            match child.try_wait() {
-                Ok(Some(s)) => break Child::Exited(s),
-                Ok(None) => std::thread::sleep(POLL),
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break Child::NotStarted(e);
-                }
+                Child::NotStarted(e)
             }
         };
         if let Some(h) = copier {

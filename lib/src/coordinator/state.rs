@@ -30,9 +30,9 @@ impl State {
     pub fn load(work: &Path) -> Result<State, Error> {
         let path = work.join(STATE);
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Command {
-                program: path.display().to_string(),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt {
                 message: format!("not a state file ({e}): remove it to start afresh"),
+                path,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
             Err(e) => Err(Error::io(path, e)),
