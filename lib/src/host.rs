@@ -246,17 +246,6 @@ pub fn parse_env(s: &str) -> Result<(String, String), String> {
     let Some((k, v)) = s.split_once('=') else {
         return Err(format!("{s:?} is not KEY=VALUE"));
     };
-    if !is_name(k) {
-        return Err(format!(
-            "{k:?} is not a variable name: letters, digits and _, not starting with a digit"
-        ));
-    }
+    crate::names::VarName::parse(k)?;
     Ok((k.to_string(), v.to_string()))
-}
-
-/// A shell variable name.
-pub fn is_name(k: &str) -> bool {
-    let mut b = k.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }

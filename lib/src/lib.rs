@@ -13,6 +13,7 @@ pub mod glob;
 pub mod host;
 pub mod jsonl;
 pub mod mail;
+pub mod names;
 pub mod pkgpath;
 pub mod ports;
 pub mod proc;

@@ -40,6 +40,81 @@ pub enum TlsMode {
     Never,
 }
 
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Opportunistic => "opportunistic",
+            TlsMode::Required => "required",
+            TlsMode::Never => "never",
+        }
+    }
+}
+
+impl std::str::FromStr for TlsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [TlsMode::Opportunistic, TlsMode::Required, TlsMode::Never]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| "opportunistic, required or never".to_string())
+    }
+}
+
+/// An SMTP server: `HOST[:PORT]`, port 25 by default, an IPv6 address in
+/// brackets when a port follows (`[::1]:2525`; `::1` alone is port 25).  The
+/// one reading of it, for summary-mail's flag and portflow.conf(5) alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::str::FromStr for SmtpServer {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let bad = || format!("HOST or HOST:PORT, not {spec:?}");
+        let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+            let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+            match after {
+                "" => (h, None),
+                p => (h, Some(p.strip_prefix(':').ok_or_else(bad)?)),
+            }
+        } else if spec.matches(':').count() == 1 {
+            let (h, p) = spec.split_once(':').ok_or_else(bad)?;
+            (h, Some(p))
+        } else {
+            (spec, None)
+        };
+        let port = match port {
+            None => 25,
+            Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(bad)?,
+        };
+        if host.is_empty()
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        {
+            return Err(bad());
+        }
+        Ok(SmtpServer {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for SmtpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// Where a mail goes.
 #[derive(Clone, Debug)]
 pub enum Transport {
@@ -60,32 +135,12 @@ pub enum Transport {
 impl Transport {
     /// `HOST[:PORT]` (port 25 by default; an IPv6 address in brackets when a
     /// port follows: `[::1]:2525`).
-    pub fn smtp(spec: &str, tls: TlsMode) -> Result<Transport, Error> {
-        let bad = || Error::Usage(format!("--smtp {spec:?}: not HOST or HOST:PORT"));
-        let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
-            let (h, after) = rest.split_once(']').ok_or_else(bad)?;
-            match after {
-                "" => (h, None),
-                p => (h, Some(p.strip_prefix(':').ok_or_else(bad)?)),
-            }
-        } else if spec.matches(':').count() == 1 {
-            let (h, p) = spec.split_once(':').ok_or_else(bad)?;
-            (h, Some(p))
-        } else {
-            (spec, None)
-        };
-        let port = match port {
-            None => 25,
-            Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(bad)?,
-        };
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(bad());
-        }
-        Ok(Transport::Smtp {
-            host: host.to_string(),
-            port,
+    pub fn smtp(server: &SmtpServer, tls: TlsMode) -> Transport {
+        Transport::Smtp {
+            host: server.host.clone(),
+            port: server.port,
             tls,
-        })
+        }
     }
 
     /// Check what can be checked before anything is read: the sendmail program
@@ -692,15 +747,19 @@ mod tests {
 
     #[test]
     fn smtp_specs() {
-        let hp = |s: &str| match Transport::smtp(s, TlsMode::Never) {
-            Ok(Transport::Smtp { host, port, .. }) => Some((host, port)),
-            _ => None,
-        };
+        let hp = |s: &str| s.parse::<SmtpServer>().ok().map(|s| (s.host, s.port));
         assert_eq!(hp("mail"), Some(("mail".into(), 25)));
         assert_eq!(hp("127.0.0.1:2525"), Some(("127.0.0.1".into(), 2525)));
         assert_eq!(hp("[::1]:2525"), Some(("::1".into(), 2525)));
         assert_eq!(hp("[::1]"), Some(("::1".into(), 25)));
         assert_eq!(hp("::1"), Some(("::1".into(), 25)));
+        // Written back as read.
+        for s in ["mail:25", "[::1]:2525", "127.0.0.1:2525"] {
+            assert_eq!(s.parse::<SmtpServer>().unwrap().to_string(), s);
+        }
+        assert_eq!("::1".parse::<SmtpServer>().unwrap().to_string(), "[::1]:25");
+        assert_eq!("opportunistic".parse(), Ok(TlsMode::Opportunistic));
+        assert!("sometimes".parse::<TlsMode>().is_err());
         for bad in [
             "",
             ":25",

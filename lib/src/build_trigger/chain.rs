@@ -100,7 +100,7 @@ fn expand(word: &str, vars: &HashMap<String, String>) -> Result<Vec<Part>, Strin
             return Err(format!("{word}: ${{ without }}"));
         };
         let name = &after[..end];
-        if !super::is_name(name) {
+        if crate::names::VarName::parse(name).is_err() {
             return Err(format!("{word}: ${{{name}}} is not a variable name"));
         }
         if let Some(b) = BATCH_VARS.iter().position(|v| *v == name) {

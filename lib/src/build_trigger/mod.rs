@@ -130,7 +130,7 @@ pub struct StatusArgs {
     pub all: bool,
 }
 
-pub use crate::host::{is_name, parse_env};
+pub use crate::host::parse_env;
 
 pub fn main() -> std::process::ExitCode {
     crate::diag::tool_main(TOOL, run)

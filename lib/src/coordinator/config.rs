@@ -10,6 +10,8 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::mail::{SmtpServer, TlsMode};
+use crate::names::{Arch, Revision, SshDest, TargetName, VarName};
 use crate::time::parse_duration;
 use crate::Error;
 
@@ -81,9 +83,9 @@ struct RawTarget {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delta {
     /// `ports-delta --cvs BASE:BRANCH`: the whole delta of the branch.
-    Cvs { base: String, branch: String },
+    Cvs { base: Revision, branch: Revision },
     /// `ports-delta --git BASE..BRANCH`: the whole delta of the branch.
-    Git { base: String, branch: String },
+    Git { base: Revision, branch: Revision },
     /// The output of the update command itself (`cvs up`): what it changed.
     Update,
 }
@@ -91,7 +93,7 @@ pub enum Delta {
 /// How the mail goes out: the transport flags of summary-mail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
-    Smtp { server: String, tls: String },
+    Smtp { server: SmtpServer, tls: TlsMode },
     Sendmail(PathBuf),
     Maildir(PathBuf),
     Print,
@@ -111,11 +113,11 @@ pub struct Mail {
 /// builds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    pub name: String,
-    pub arch: String,
+    pub name: TargetName,
+    pub arch: Arch,
     pub spool: PathBuf,
     /// The ssh destination, when the spool is on another host.
-    pub ssh: Option<String>,
+    pub ssh: Option<SshDest>,
     pub ssh_options: Vec<String>,
     /// The build-trigger program: on the target's host with ssh, here without.
     pub build_trigger: Option<String>,
@@ -237,12 +239,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
                 ));
             }
             if let Some(c) = &r.cvs {
-                match c.split_once(':') {
-                    Some((b, t)) if rev_ok(b) && rev_ok(t) => Delta::Cvs {
-                        base: b.into(),
-                        branch: t.into(),
-                    },
-                    _ => {
+                match revisions(c.split_once(':')) {
+                    Some((base, branch)) => Delta::Cvs { base, branch },
+                    None => {
                         return Err(at.err(
                             d,
                             format!("delta.cvs: BASE:BRANCH, such as \"OPENBSD_7_8_BASE:OPENBSD_7_8\", not {c:?}"),
@@ -250,12 +249,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
                     }
                 }
             } else if let Some(g) = &r.git {
-                match g.split_once("..") {
-                    Some((b, t)) if rev_ok(b) && rev_ok(t) => Delta::Git {
-                        base: b.into(),
-                        branch: t.into(),
-                    },
-                    _ => {
+                match revisions(g.split_once("..")) {
+                    Some((base, branch)) => Delta::Git { base, branch },
+                    None => {
                         return Err(at.err(
                             d,
                             format!("delta.git: BASE..BRANCH, such as \"OPENBSD_7_8_BASE..OPENBSD_7_8\", not {g:?}"),
@@ -291,12 +287,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
     let mut env = Vec::new();
     for (k, v) in &raw.env {
         let name = k.get_ref();
-        let ok = name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !ok {
+        if VarName::parse(name).is_err() {
             return Err(at.err(k, format!("env: {name:?} is not a variable name")));
         }
         if v.get_ref().contains('\0') {
@@ -317,43 +308,15 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
     let mut names = HashSet::new();
     for t in &raw.target {
         let r = t.get_ref();
-        let name = r.name.get_ref();
-        if !word_ok(name) {
-            return Err(at.err(
-                &r.name,
-                format!("target name {name:?}: letters, digits, . _ - only, not first . or -"),
-            ));
-        }
+        let name = TargetName::parse(r.name.get_ref()).map_err(|e| at.err(&r.name, e))?;
         if !names.insert(name.clone()) {
-            return Err(at.err(&r.name, format!("target name {name:?} is used twice")));
+            return Err(at.err(&r.name, format!("target name {:?} is used twice", &*name)));
         }
-        let arch = r.arch.get_ref();
-        if arch.is_empty()
-            || !arch
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(at.err(
-                &r.arch,
-                format!("arch {arch:?}: a MACHINE_ARCH such as amd64"),
-            ));
-        }
+        let arch = Arch::parse(r.arch.get_ref()).map_err(|e| at.err(&r.arch, e))?;
         let spool = abs(&r.spool, "spool")?;
         let ssh = match &r.ssh {
             None => None,
-            Some(d) => {
-                let dest = d.get_ref();
-                if dest.is_empty()
-                    || dest.starts_with('-')
-                    || dest.chars().any(|c| c.is_whitespace() || c.is_control())
-                {
-                    return Err(at.err(
-                        d,
-                        format!("ssh {dest:?}: a destination such as builder@amd64.example.org"),
-                    ));
-                }
-                Some(dest.clone())
-            }
+            Some(d) => Some(SshDest::parse(d.get_ref()).map_err(|e| at.err(d, e))?),
         };
         let ssh_options = match &r.ssh_options {
             None => Vec::new(),
@@ -384,8 +347,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
             }
         };
         targets.push(Target {
-            name: name.clone(),
-            arch: arch.clone(),
+            name,
+            arch,
             spool,
             ssh,
             ssh_options,
@@ -471,30 +434,20 @@ fn mail(at: &At<'_>, raw: Option<&Spanned<RawMail>>, work_dir: &Path) -> Result<
         if r.smtp.is_none() {
             return Err(at.err(t, "mail.tls is for smtp"));
         }
-        if !matches!(t.get_ref().as_str(), "opportunistic" | "required" | "never") {
-            return Err(at.err(t, "mail.tls: opportunistic, required or never"));
-        }
     }
+    let tls = match &r.tls {
+        None => TlsMode::Opportunistic,
+        Some(t) => t
+            .get_ref()
+            .parse()
+            .map_err(|e| at.err(t, format!("mail.tls: {e}")))?,
+    };
     let transport = if let Some(s) = &r.smtp {
-        let server = s.get_ref();
-        let (host, port) = match server.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (server.as_str(), None),
-        };
-        if host.is_empty()
-            || host.chars().any(|c| c.is_whitespace() || c.is_control())
-            || port.is_some_and(|p| p.parse::<u16>().map_or(true, |n| n == 0))
-        {
-            return Err(at.err(s, format!("mail.smtp: HOST or HOST:PORT, not {server:?}")));
-        }
-        Transport::Smtp {
-            server: server.clone(),
-            tls: r
-                .tls
-                .as_ref()
-                .map(|t| t.get_ref().clone())
-                .unwrap_or_else(|| "opportunistic".into()),
-        }
+        let server = s
+            .get_ref()
+            .parse()
+            .map_err(|e| at.err(s, format!("mail.smtp: {e}")))?;
+        Transport::Smtp { server, tls }
     } else if let Some(s) = &r.sendmail {
         Transport::Sendmail(abs(s, "mail.sendmail")?)
     } else if let Some(d) = &r.maildir {
@@ -530,18 +483,10 @@ fn abs_path(at: &At<'_>, s: &Spanned<String>, what: &str) -> Result<PathBuf, Err
     Ok(PathBuf::from(p))
 }
 
-/// A revision name for cvs or git: no blank, no leading `-`.
-fn rev_ok(s: &str) -> bool {
-    !s.is_empty() && !s.starts_with('-') && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-/// A word that names a file: letters, digits, `.`, `_`, `-`, not first `.`/`-`.
-fn word_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && !s.starts_with(['.', '-'])
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+/// Two revisions, `BASE` and `BRANCH`, each a valid one.
+fn revisions(pair: Option<(&str, &str)>) -> Option<(Revision, Revision)> {
+    let (b, t) = pair?;
+    Some((Revision::parse(b).ok()?, Revision::parse(t).ok()?))
 }
 
 #[cfg(test)]
@@ -591,8 +536,8 @@ ssh_options = ["-i", "/root/.ssh/id_portflow"]
         assert_eq!(
             c.delta,
             Delta::Cvs {
-                base: "OPENBSD_7_8_BASE".into(),
-                branch: "OPENBSD_7_8".into()
+                base: "OPENBSD_7_8_BASE".parse().unwrap(),
+                branch: "OPENBSD_7_8".parse().unwrap()
             }
         );
         assert_eq!(c.targets.len(), 2);
@@ -607,9 +552,36 @@ ssh_options = ["-i", "/root/.ssh/id_portflow"]
         assert_eq!(
             c.mail.transport,
             Transport::Smtp {
-                server: "mail.example.org:25".into(),
-                tls: "opportunistic".into()
+                server: "mail.example.org:25".parse().unwrap(),
+                tls: TlsMode::Opportunistic
             }
+        );
+    }
+
+    /// The server is read as summary-mail reads its --smtp (one type), and
+    /// handed on in a form it reads back the same.
+    #[test]
+    fn smtp_as_summary_mail_reads_it() {
+        for (given, shown) in [
+            ("::1", "[::1]:25"),
+            ("[::1]:2525", "[::1]:2525"),
+            ("mail", "mail:25"),
+        ] {
+            let c = parse(
+                Path::new("p.conf"),
+                &GOOD.replace("mail.example.org:25", given),
+            )
+            .unwrap();
+            let Transport::Smtp { server, .. } = &c.mail.transport else {
+                panic!("not smtp")
+            };
+            assert_eq!(server.to_string(), shown);
+            assert_eq!(server, &given.parse::<SmtpServer>().unwrap());
+        }
+        let e = err(&GOOD.replace("mail.example.org:25", "mail:0"));
+        assert!(
+            e.starts_with("p.conf:18: mail.smtp: HOST or HOST:PORT"),
+            "{e}"
         );
     }
 

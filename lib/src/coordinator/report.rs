@@ -129,7 +129,10 @@ pub fn summarize(
     };
     match &transport {
         Transport::Smtp { server, tls } => {
-            cmd.arg("--smtp").arg(server).arg("--tls").arg(tls);
+            cmd.arg("--smtp")
+                .arg(server.to_string())
+                .arg("--tls")
+                .arg(tls.as_str());
         }
         Transport::Sendmail(p) => {
             cmd.arg(format!("--sendmail={}", p.display()));

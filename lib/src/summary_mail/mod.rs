@@ -23,7 +23,7 @@ use lettre::Message;
 
 use crate::diag::{Diag, Exit, Loc};
 use crate::jsonl::{Inputs, Item, Output};
-use crate::mail::{self, Flushed, Mail, TlsMode, Transport, SENDMAIL};
+use crate::mail::{self, Flushed, Mail, SmtpServer, TlsMode, Transport, SENDMAIL};
 use crate::record::{Kind, Level, MailStatus, Record};
 use crate::Error;
 
@@ -60,7 +60,7 @@ pub struct Args {
     pub alarm_subject: String,
     /// Send through this SMTP server (port 25 by default).
     #[arg(long, value_name = "HOST[:PORT]")]
-    pub smtp: Option<String>,
+    pub smtp: Option<SmtpServer>,
     /// STARTTLS on SMTP: opportunistic (when offered), required, or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "opportunistic")]
     pub tls: TlsMode,
@@ -120,7 +120,7 @@ struct Setup {
 
 fn setup(args: &Args) -> Result<Setup, Error> {
     let transport = if let Some(s) = &args.smtp {
-        Transport::smtp(s, args.tls)?
+        Transport::smtp(s, args.tls)
     } else if let Some(d) = &args.maildir {
         Transport::Maildir(d.clone())
     } else if args.print {
