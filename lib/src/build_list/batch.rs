@@ -233,9 +233,14 @@ impl Batch {
 
     /// Remember the process group of the make running (for a rerun after a crash).
     pub fn set_make_pid(&self, pid: u32) -> io::Result<()> {
+        // The batch is ours (its lock): a temporary file a crash left goes.
         let tmp = self.dir.join(format!("{MAKE_PID}.tmp"));
-        fs::write(&tmp, format!("{pid}\n"))?;
-        fs::rename(&tmp, self.dir.join(MAKE_PID))
+        let _ = fs::remove_file(&tmp);
+        crate::atomic::write_via(
+            &tmp,
+            &self.dir.join(MAKE_PID),
+            format!("{pid}\n").as_bytes(),
+        )
     }
 
     pub fn clear_make_pid(&self) {

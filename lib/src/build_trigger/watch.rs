@@ -303,13 +303,10 @@ fn keep_earlier_deliveries(spool: &Spool, id: &str) -> Vec<u8> {
             }
         }
         if added {
+            // Best effort: without it, the rerun's own records still tell.
+            // (A temporary file a crash left is removed with the run's files.)
             let tmp = path.with_extension("delivered.tmp");
-            if fs::write(&tmp, &kept)
-                .and_then(|()| fs::rename(&tmp, &path))
-                .is_err()
-            {
-                let _ = fs::remove_file(&tmp);
-            }
+            let _ = crate::atomic::write_via(&tmp, &path, &kept);
         }
     }
     kept
