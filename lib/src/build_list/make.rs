@@ -157,12 +157,46 @@ pub(crate) fn ignored(line: &str) -> Option<&str> {
         .then_some(why)
 }
 
+impl<'e> Split<'e> {
+    fn new(entries: &'e [Entry], make_log: File, target: BuildTarget) -> Self {
+        Split {
+            entries,
+            index: entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.path.as_str(), i))
+                .collect(),
+            next: 0,
+            cur: None,
+            carry: Vec::new(),
+            make_log: Some(make_log),
+            work_line: match target {
+                BuildTarget::Package => b"===>  Building package for ",
+                BuildTarget::Fetch => b">> Fetch ",
+            },
+        }
+    }
+}
+
+/// make's output, in chunks, as a thread reads it.
+type Output = Receiver<Vec<u8>>;
+
+/// How one make went, as build-list watched it.
+#[derive(Default)]
+struct Watch {
+    /// It printed nothing for the silent timeout, and was killed.
+    timed_out: bool,
+    /// A signal asked build-list to stop: make was killed.
+    stopping: bool,
+    exited_at: Option<Instant>,
+    killed_at: Option<Instant>,
+}
+
 impl Runner<'_> {
     /// Run one make over `entries`; emit a record for every entry it finished.
     /// Returns how many entries, from the start, are done with: the caller starts
     /// make again over the rest (after a timeout, or a make that died in an entry).
     pub(super) fn invocation(&mut self, entries: &[Entry]) -> Result<usize, Error> {
-        let package = self.target == BuildTarget::Package;
         let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
         let list = SubdirList::new_in(&self.batch.dir, &paths)?;
         let problems = self.batch.path(batch::PROBLEMS);
@@ -173,14 +207,63 @@ impl Runner<'_> {
             .append(true)
             .open(&make_log_path)
             .map_err(|e| Error::io(&make_log_path, e))?;
+        let Some((mut make, rx)) = self.start_make(&list, &problems, &mut make_log)? else {
+            for e in entries {
+                self.finish_skipped(e, Reason::NotReached, &make_log_path)?;
+            }
+            return Ok(entries.len());
+        };
+        let mut split = Split::new(entries, make_log, self.target);
+        let mut problems_offset = 0u64;
+        let watch = self.follow(&mut make, &rx, &mut split, &mut problems_offset)?;
+        let status = make.wait().map_err(|e| self.wait_error(e))?;
+        self.batch.clear_make_pid();
+        if watch.stopping {
+            // The entry make was at is not finished: no record, not journaled.
+            if let Some(mut c) = split.cur.take() {
+                self.close_log(&mut c);
+            }
+            return Err(super::stopped(&self.batch.dir));
+        }
+        if let Some(f) = split.make_log.as_mut() {
+            let _ = writeln!(
+                f,
+                "build-list: {}: make: {}",
+                crate::time::utc_stamp(std::time::SystemTime::now()),
+                status
+            );
+        }
+        self.conclude(
+            &mut split,
+            status,
+            watch.timed_out,
+            &problems,
+            &mut problems_offset,
+        )
+    }
 
+    fn wait_error(&self, e: io::Error) -> Error {
+        Error::Command {
+            program: self.host.tree.make().to_string_lossy().into_owned(),
+            message: format!("cannot wait for make: {e}"),
+        }
+    }
+
+    /// Start make over the list, in a process group of its own, its output
+    /// (standard output and error, one pipe) read by a thread; the command is
+    /// written to make.log.  `None` when it could not be started (said).
+    fn start_make(
+        &mut self,
+        list: &SubdirList,
+        problems: &std::path::Path,
+        make_log: &mut File,
+    ) -> Result<Option<(Supervised, Output)>, Error> {
         // The host's settings are mk.conf's (or the user's flags, which the
         // tree carries): nothing of build-list's own goes to make but BULK.
         let mut vars: Vec<(&str, &str)> = Vec::new();
-        if package {
+        if self.target == BuildTarget::Package {
             vars.push(("BULK", "yes"));
         }
-
         let (pipe_r, pipe_w) = io::pipe().map_err(Error::system("make a pipe"))?;
         let stdin = self
             .batch
@@ -190,7 +273,7 @@ impl Runner<'_> {
         let mut cmd = self
             .host
             .tree
-            .command(self.target.as_str(), &list, &problems, &vars);
+            .command(self.target.as_str(), list, problems, &vars);
         cmd.stdin(Stdio::from(stdin))
             .stdout(Stdio::from(w2))
             .stderr(Stdio::from(pipe_w))
@@ -221,85 +304,63 @@ impl Runner<'_> {
                 let err = self.host.tree.spawn_error(e);
                 let _ = writeln!(make_log, "build-list: {err}");
                 self.diag.error(&err);
-                for e in entries {
-                    self.finish_skipped(e, Reason::NotReached, &make_log_path)?;
-                }
-                return Ok(entries.len());
+                return Ok(None);
             }
         };
         // Dropped before it was waited for (an error on the way out, a closed
         // stdout), make is killed with its group: a build nobody reads must
         // not go on.
-        let mut make = Supervised::new(child, true);
+        let make = Supervised::new(child, true);
         if let Err(e) = self.batch.set_make_pid(make.id()) {
             self.diag.warn(format_args!(
                 "{}: {e}",
                 self.batch.path(batch::MAKE_PID).display()
             ));
         }
-        let rx = reader(pipe_r);
+        Ok(Some((make, reader(pipe_r))))
+    }
 
-        let mut split = Split {
-            entries,
-            index: entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.path.as_str(), i))
-                .collect(),
-            next: 0,
-            cur: None,
-            carry: Vec::new(),
-            make_log: Some(make_log),
-            work_line: if package {
-                b"===>  Building package for "
-            } else {
-                b">> Fetch "
-            },
-        };
-        let mut problems_offset = 0u64;
-
+    /// Read make's output to its end, entry by entry; kill make when it stays
+    /// silent for the timeout or a signal asks build-list to stop; give up a
+    /// pipe that processes make left behind hold.
+    fn follow(
+        &mut self,
+        make: &mut Supervised,
+        rx: &Output,
+        split: &mut Split,
+        problems_offset: &mut u64,
+    ) -> Result<Watch, Error> {
+        let make_log_path = self.batch.path(batch::MAKE_LOG);
         let tick = Duration::from_millis(if self.ticking { 500 } else { 1000 });
         let mut last_output = Instant::now();
-        let mut exited_at: Option<Instant> = None;
-        let mut timed_out = false;
-        let mut killed_at: Option<Instant> = None;
-        let mut stopping = false;
+        let mut w = Watch::default();
         loop {
             let mut wait = tick;
-            if let (Some(t), false) = (self.timeout, timed_out) {
+            if let (Some(t), false) = (self.timeout, w.timed_out) {
                 wait = wait.min(t.saturating_sub(last_output.elapsed()));
             }
             match rx.recv_timeout(wait) {
                 Ok(chunk) => {
                     last_output = Instant::now();
-                    self.take(&mut split, &chunk, &mut problems_offset)?;
+                    self.take(split, &chunk, problems_offset)?;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if exited_at.is_none() {
-                match make.try_wait() {
-                    Ok(Some(_)) => exited_at = Some(Instant::now()),
-                    Ok(None) => {}
-                    Err(e) => {
-                        return Err(Error::Command {
-                            program: self.host.tree.make().to_string_lossy().into_owned(),
-                            message: format!("cannot wait for make: {e}"),
-                        })
-                    }
-                }
+            if w.exited_at.is_none() && make.try_wait().map_err(|e| self.wait_error(e))?.is_some() {
+                w.exited_at = Some(Instant::now());
             }
             // Output still coming (or still queued) is read to the end; only a
             // pipe that stays quiet is given up.
             let quiet = last_output.elapsed();
-            if exited_at.is_some_and(|t| t.elapsed() > EXIT_GRACE) && quiet > EXIT_GRACE {
+            if w.exited_at.is_some_and(|t| t.elapsed() > EXIT_GRACE) && quiet > EXIT_GRACE {
                 self.diag.warn(format_args!(
                     "processes make started still hold its output after it exited: not waiting for them (see {})",
                     make_log_path.display()
                 ));
                 break;
             }
-            if killed_at.is_some_and(|t| {
+            if w.killed_at.is_some_and(|t| {
                 t.elapsed() > KILL_GRACE && (quiet > EXIT_GRACE || t.elapsed() > 6 * KILL_GRACE)
             }) {
                 self.diag.warn(format_args!(
@@ -308,64 +369,59 @@ impl Runner<'_> {
                 ));
                 break;
             }
-            if let (Some(t), false, None) = (self.timeout, timed_out, exited_at) {
-                if last_output.elapsed() >= t {
-                    timed_out = true;
-                    killed_at = Some(Instant::now());
+            if let (Some(t), false, None) = (self.timeout, w.timed_out, w.exited_at) {
+                if quiet >= t {
+                    w.timed_out = true;
+                    w.killed_at = Some(Instant::now());
                     if !split.carry.is_empty() {
                         let mut l = std::mem::take(&mut split.carry);
                         l.push(b'\n');
-                        self.write(&mut split, &l);
+                        self.write(split, &l);
                     }
                     let note = format!(
                         "build-list: no output for {}: killing make (process group {})\n",
                         crate::time::show_duration(t),
                         make.id()
                     );
-                    self.note(&mut split, note.as_bytes());
+                    self.note(split, note.as_bytes());
                     make.kill();
                 }
             }
-            if !stopping && self.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                stopping = true;
-                killed_at.get_or_insert_with(Instant::now);
+            if !w.stopping && self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                w.stopping = true;
+                w.killed_at.get_or_insert_with(Instant::now);
                 let note = format!(
                     "build-list: stopped by a signal: killing make (process group {})\n",
                     make.id()
                 );
-                self.note(&mut split, note.as_bytes());
+                self.note(split, note.as_bytes());
                 make.kill();
             }
             if let Some(c) = &split.cur {
-                self.progress(&entries[c.index].path, c.start);
+                self.progress(&split.entries[c.index].path, c.start);
             }
         }
         if !split.carry.is_empty() {
             let mut line = std::mem::take(&mut split.carry);
             line.push(b'\n');
-            self.line(&mut split, &line, &mut problems_offset)?;
+            self.line(split, &line, problems_offset)?;
         }
-        let status = make.wait().map_err(|e| Error::Command {
-            program: self.host.tree.make().to_string_lossy().into_owned(),
-            message: format!("cannot wait for make: {e}"),
-        })?;
-        self.batch.clear_make_pid();
-        if stopping {
-            // The entry make was at is not finished: no record, not journaled.
-            if let Some(mut c) = split.cur.take() {
-                self.close_log(&mut c);
-            }
-            return Err(super::stopped(&self.batch.dir));
-        }
-        if let Some(f) = split.make_log.as_mut() {
-            let _ = writeln!(
-                f,
-                "build-list: {}: make: {}",
-                crate::time::utc_stamp(std::time::SystemTime::now()),
-                status
-            );
-        }
+        Ok(w)
+    }
 
+    /// After make: the record of the entry it was at when it ended (failed
+    /// when it was killed, reported a problem or stopped in it), or of the
+    /// entries it never reached.  Returns how many entries are done with.
+    fn conclude(
+        &mut self,
+        split: &mut Split,
+        status: std::process::ExitStatus,
+        timed_out: bool,
+        problems: &std::path::Path,
+        problems_offset: &mut u64,
+    ) -> Result<usize, Error> {
+        let entries = split.entries;
+        let make_log_path = self.batch.path(batch::MAKE_LOG);
         let Some(mut cur) = split.cur.take() else {
             // make never reached the first entry.
             if timed_out {
@@ -404,7 +460,7 @@ impl Runner<'_> {
         let scan = std::mem::take(&mut cur.scan);
         let (st, reason) = if timed_out {
             (Status::Failed, Some(Reason::Timeout.as_str()))
-        } else if reported(&problems, &mut problems_offset, &e.path) {
+        } else if reported(problems, problems_offset, &e.path) {
             (Status::Failed, Some(Reason::Error.as_str()))
         } else if !status.success() {
             (Status::Failed, Some(Reason::Make.as_str()))

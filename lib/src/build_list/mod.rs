@@ -266,15 +266,104 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
 
     let mut out = Output::stdout().flush_each(true);
     if args.text {
-        let diag = diag.clone();
-        out = out.text_view(move |r| {
-            crate::jsonl::notice_to_stderr(&diag, r);
-            let ok = matches!(r.word("status"), Some(Status::Built | Status::UpToDate));
-            (r.is(Kind::Build) && ok)
-                .then(|| r.str("fullpkgpath").map(str::to_string))
-                .flatten()
-        });
+        out = text_view(out, diag);
     }
+    let (mut list, notices) = read_list(args, &mut host, &mut out, diag)?;
+    let empty = list.entries.is_empty();
+    if !empty {
+        for a in also {
+            list.add(a, true);
+        }
+    }
+    let entries = list.entries;
+    // No batch id is made up for a run that builds nothing.
+    if host.batch.is_none() && !empty {
+        host.batch = Some(default_batch_id(
+            SystemTime::now(),
+            target,
+            &host.arch,
+            &entries,
+        ));
+    }
+    for mut n in notices {
+        host.stamp(&mut n);
+        out.record(&n)?;
+    }
+    let Some(id) = host.batch.clone().filter(|_| !empty) else {
+        out.flush()?;
+        return Ok(diag.finish(Exit::NothingToDo));
+    };
+    if args.dry_run {
+        dry_run(&host, target, &log_root.join(&id), &entries, &mut out, diag)?;
+        out.flush()?;
+        return Ok(diag.finish(Exit::Success));
+    }
+
+    // A log directory that cannot be used is a fatal error of the host's
+    // setup (exit 2), not a failed port: nothing is built without a journal.
+    let opened = Batch::open(&log_root, &id, diag).map_err(|e| match e {
+        Error::Io { .. } => Error::Usage(format!(
+            "{e}: the batch's log directory cannot be used: nothing built"
+        )),
+        e => e,
+    })?;
+    let mut batch = match opened {
+        Opened::Ready(b) => b,
+        Opened::Busy => return Ok(Exit::TempFail),
+    };
+    batch::remove_old(&log_root, args.keep_logs, &id, diag);
+    let (pending, resumed) = resume(&host, target, &id, &batch, &entries, &mut out, diag)?;
+    let stop = catch_stop()?;
+    if target == Target::Package {
+        clean_also(&host, &batch, &pending, diag);
+    }
+
+    let mut runner = Runner {
+        target,
+        host: &host,
+        diag,
+        batch: &mut batch,
+        out: &mut out,
+        timeout: args.silent_timeout,
+        ticking: std::io::stderr().is_terminal(),
+        started: resumed,
+        total: entries.len(),
+        stop: Arc::clone(&stop),
+    };
+    let mut rest = &pending[..];
+    while !rest.is_empty() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(stopped(&runner.batch.dir));
+        }
+        let n = runner.invocation(rest)?;
+        rest = &rest[n.clamp(1, rest.len())..];
+    }
+    out.flush()?;
+    Ok(diag.finish(Exit::Success))
+}
+
+/// `-t`: the full pkgpaths built or up to date, one a line; warning and error
+/// notices to stderr.
+fn text_view(out: Output, diag: &Diag) -> Output {
+    let diag = diag.clone();
+    out.text_view(move |r| {
+        crate::jsonl::notice_to_stderr(&diag, r);
+        let ok = matches!(r.word("status"), Some(Status::Built | Status::UpToDate));
+        (r.is(Kind::Build) && ok)
+            .then(|| r.str("fullpkgpath").map(str::to_string))
+            .flatten()
+    })
+}
+
+/// Read the input: records pass on (a batch record gives the batch), port
+/// records and plain lines make the list.  Bad entries are said and give
+/// error notices, returned.
+fn read_list(
+    args: &Args,
+    host: &mut Host,
+    out: &mut Output,
+    diag: &Diag,
+) -> Result<(List, Vec<Record>), Error> {
     let mut list = List::default();
     let mut notices = Vec::new();
     Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
@@ -324,78 +413,56 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         }
         Ok(())
     })?;
+    Ok((list, notices))
+}
 
-    let empty = list.entries.is_empty();
-    if !empty {
-        for a in also {
-            list.add(a, true);
-        }
+/// `-n`: what a real run would write: the journaled records of batch
+/// directory `dir` first, then one `skipped` (`dry-run`) for each entry still
+/// to build.
+fn dry_run(
+    host: &Host,
+    target: Target,
+    dir: &Path,
+    entries: &[Entry],
+    out: &mut Output,
+    diag: &Diag,
+) -> Result<(), Error> {
+    let done = batch::read_journal(dir, diag)?;
+    let key = |e: &Entry| batch::Key::new(&e.path, target, &host.arch);
+    for r in entries.iter().filter_map(|e| done.get(&key(e))) {
+        report(diag, r);
+        out.record(r)?;
     }
-    let entries = list.entries;
-    // No batch id is made up for a run that builds nothing.
-    if host.batch.is_none() && !empty {
-        host.batch = Some(default_batch_id(
-            SystemTime::now(),
+    for e in entries.iter().filter(|e| !done.contains_key(&key(e))) {
+        let log = dir.join(batch::log_name(&e.path, target));
+        let r = build_record(
+            host,
             target,
-            &host.arch,
-            &entries,
-        ));
+            e,
+            Status::Skipped,
+            Some(Reason::DryRun.as_str()),
+            &log,
+            0.0,
+        );
+        out.record(&r)?;
     }
-    for mut n in notices {
-        host.stamp(&mut n);
-        out.record(&n)?;
-    }
-    let Some(id) = host.batch.clone().filter(|_| !empty) else {
-        out.flush()?;
-        return Ok(diag.finish(Exit::NothingToDo));
-    };
+    Ok(())
+}
 
-    if args.dry_run {
-        // What a real run would write: the journaled records first, then one
-        // for each entry still to build.
-        let dir = log_root.join(&id);
-        let done = batch::read_journal(&dir, diag)?;
-        let key = |e: &Entry| batch::Key::new(&e.path, target, &host.arch);
-        for r in entries.iter().filter_map(|e| done.get(&key(e))) {
-            report(diag, r);
-            out.record(r)?;
-        }
-        for e in entries.iter().filter(|e| !done.contains_key(&key(e))) {
-            let log = dir.join(batch::log_name(&e.path, target));
-            let r = build_record(
-                &host,
-                target,
-                e,
-                Status::Skipped,
-                Some(Reason::DryRun.as_str()),
-                &log,
-                0.0,
-            );
-            out.record(&r)?;
-        }
-        out.flush()?;
-        return Ok(diag.finish(Exit::Success));
-    }
-
-    // A log directory that cannot be used is a fatal error of the host's
-    // setup (exit 2), not a failed port: nothing is built without a journal.
-    let opened = Batch::open(&log_root, &id, diag).map_err(|e| match e {
-        Error::Io { .. } => Error::Usage(format!(
-            "{e}: the batch's log directory cannot be used: nothing built"
-        )),
-        e => e,
-    })?;
-    let mut batch = match opened {
-        Opened::Ready(b) => b,
-        Opened::Busy => return Ok(Exit::TempFail),
-    };
-    batch::remove_old(&log_root, args.keep_logs, &id, diag);
-
-    // What finished before (a crash, a rerun of the batch) comes out again as it
-    // was; the rest is built.
+/// What finished before (a crash, a rerun of the batch) comes out again as it
+/// was; the rest is to build: returned, with how many had finished.
+fn resume(
+    host: &Host,
+    target: Target,
+    id: &str,
+    batch: &Batch,
+    entries: &[Entry],
+    out: &mut Output,
+    diag: &Diag,
+) -> Result<(Vec<Entry>, usize), Error> {
     let mut pending = Vec::new();
     let mut resumed = 0;
-    for e in &entries {
+    for e in entries {
         match batch
             .done
             .get(&batch::Key::new(&e.path, target, &host.arch))
@@ -416,9 +483,12 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             pending.len()
         ));
     }
+    Ok((pending, resumed))
+}
 
-    // A stop (SIGTERM from build-trigger, a shutdown, ^C) stops make and all it
-    // started; the entry it was at is not journaled, a rerun builds it.
+/// A stop (SIGTERM from build-trigger, a shutdown, ^C) stops make and all it
+/// started; the entry it was at is not journaled, a rerun builds it.
+fn catch_stop() -> Result<Arc<AtomicBool>, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGTERM,
@@ -428,33 +498,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(Error::system("catch SIGTERM, SIGINT and SIGHUP"))?;
     }
-
-    if target == Target::Package {
-        clean_also(&host, &batch, &pending, diag);
-    }
-
-    let mut runner = Runner {
-        target,
-        host: &host,
-        diag,
-        batch: &mut batch,
-        out: &mut out,
-        timeout: args.silent_timeout,
-        ticking: std::io::stderr().is_terminal(),
-        started: resumed,
-        total: entries.len(),
-        stop: Arc::clone(&stop),
-    };
-    let mut rest = &pending[..];
-    while !rest.is_empty() {
-        if stop.load(Ordering::Relaxed) {
-            return Err(stopped(&runner.batch.dir));
-        }
-        let n = runner.invocation(rest)?;
-        rest = &rest[n.clamp(1, rest.len())..];
-    }
-    out.flush()?;
-    Ok(diag.finish(Exit::Success))
+    Ok(stop)
 }
 
 /// The error of a run stopped by a signal.
