@@ -216,9 +216,61 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
             Some(u.get_ref().clone())
         }
     };
-    let delta = match &raw.delta {
+    let delta = delta(&at, raw.delta.as_ref(), update.is_some())?;
+    let sqlports = match &raw.sqlports {
+        Some(s) => Some(abs(s, "sqlports")?),
+        None => None,
+    };
+    let mut exclude = Vec::new();
+    for e in &raw.exclude {
+        let g = e.get_ref();
+        if g.trim().is_empty() || g.chars().any(char::is_control) {
+            return Err(at.err(
+                e,
+                format!("exclude: a glob such as \"sysutils/firmware/*\", not {g:?}"),
+            ));
+        }
+        exclude.push(g.clone());
+    }
+    let work_dir = abs(&raw.work_dir, "work_dir")?;
+    let env = env(&at, &raw.env)?;
+
+    let mail = mail(&at, raw.mail.as_ref(), &work_dir)?;
+
+    if raw.target.is_empty() {
+        return Err(at.err_at(
+            text.len(),
+            "no [[target]]: at least one target builds the list",
+        ));
+    }
+    let mut names = HashSet::new();
+    let targets = raw
+        .target
+        .iter()
+        .map(|t| target(&at, t, &mut names))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Config {
+        file: file.to_path_buf(),
+        ports_dir,
+        make,
+        update,
+        delta,
+        sqlports,
+        exclude,
+        work_dir,
+        prefetch: raw.prefetch.unwrap_or(true),
+        env,
+        mail,
+        targets,
+    })
+}
+
+/// Where the delta comes from: `[delta]`, or the update command's output.
+fn delta(at: &At<'_>, raw: Option<&Spanned<RawDelta>>, has_update: bool) -> Result<Delta, Error> {
+    Ok(match raw {
         None => {
-            if update.is_none() {
+            if !has_update {
                 return Err(at.err_at(
                     0,
                     "no [delta] and no update command: nothing tells what changed",
@@ -259,7 +311,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
                     }
                 }
             } else if r.update == Some(true) {
-                if update.is_none() {
+                if !has_update {
                     return Err(at.err(d, "delta.update needs an update command"));
                 }
                 Delta::Update
@@ -267,25 +319,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
                 return Err(at.err(d, "delta.update = false: say where the delta comes from"));
             }
         }
-    };
-    let sqlports = match &raw.sqlports {
-        Some(s) => Some(abs(s, "sqlports")?),
-        None => None,
-    };
-    let mut exclude = Vec::new();
-    for e in &raw.exclude {
-        let g = e.get_ref();
-        if g.trim().is_empty() || g.chars().any(char::is_control) {
-            return Err(at.err(
-                e,
-                format!("exclude: a glob such as \"sysutils/firmware/*\", not {g:?}"),
-            ));
-        }
-        exclude.push(g.clone());
-    }
-    let work_dir = abs(&raw.work_dir, "work_dir")?;
+    })
+}
+
+/// `[env]`: variable names and values without NUL.
+fn env(
+    at: &At<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<String>>,
+) -> Result<Vec<(String, String)>, Error> {
     let mut env = Vec::new();
-    for (k, v) in &raw.env {
+    for (k, v) in raw {
         let name = k.get_ref();
         if VarName::parse(name).is_err() {
             return Err(at.err(k, format!("env: {name:?} is not a variable name")));
@@ -295,81 +338,61 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
         }
         env.push((name.clone(), v.get_ref().clone()));
     }
+    Ok(env)
+}
 
-    let mail = mail(&at, raw.mail.as_ref(), &work_dir)?;
-
-    if raw.target.is_empty() {
-        return Err(at.err_at(
-            text.len(),
-            "no [[target]]: at least one target builds the list",
-        ));
+/// One `[[target]]`; its name not one of `names`, which it joins.
+fn target(
+    at: &At<'_>,
+    t: &Spanned<RawTarget>,
+    names: &mut HashSet<TargetName>,
+) -> Result<Target, Error> {
+    let abs = |s: &Spanned<String>, what: &str| abs_path(at, s, what);
+    let r = t.get_ref();
+    let name = TargetName::parse(r.name.get_ref()).map_err(|e| at.err(&r.name, e))?;
+    if !names.insert(name.clone()) {
+        return Err(at.err(&r.name, format!("target name {:?} is used twice", &*name)));
     }
-    let mut targets = Vec::new();
-    let mut names = HashSet::new();
-    for t in &raw.target {
-        let r = t.get_ref();
-        let name = TargetName::parse(r.name.get_ref()).map_err(|e| at.err(&r.name, e))?;
-        if !names.insert(name.clone()) {
-            return Err(at.err(&r.name, format!("target name {:?} is used twice", &*name)));
+    let arch = Arch::parse(r.arch.get_ref()).map_err(|e| at.err(&r.arch, e))?;
+    let spool = abs(&r.spool, "spool")?;
+    let ssh = match &r.ssh {
+        None => None,
+        Some(d) => Some(SshDest::parse(d.get_ref()).map_err(|e| at.err(d, e))?),
+    };
+    let ssh_options = match &r.ssh_options {
+        None => Vec::new(),
+        Some(o) => {
+            if ssh.is_none() {
+                return Err(at.err(o, "ssh_options without ssh: the target is local"));
+            }
+            if o.get_ref().iter().any(|a| a.contains('\0')) {
+                return Err(at.err(o, "ssh_options: an argument holds a NUL character"));
+            }
+            o.get_ref().clone()
         }
-        let arch = Arch::parse(r.arch.get_ref()).map_err(|e| at.err(&r.arch, e))?;
-        let spool = abs(&r.spool, "spool")?;
-        let ssh = match &r.ssh {
-            None => None,
-            Some(d) => Some(SshDest::parse(d.get_ref()).map_err(|e| at.err(d, e))?),
-        };
-        let ssh_options = match &r.ssh_options {
-            None => Vec::new(),
-            Some(o) => {
-                if ssh.is_none() {
-                    return Err(at.err(o, "ssh_options without ssh: the target is local"));
-                }
-                if o.get_ref().iter().any(|a| a.contains('\0')) {
-                    return Err(at.err(o, "ssh_options: an argument holds a NUL character"));
-                }
-                o.get_ref().clone()
+    };
+    let build_trigger = match &r.build_trigger {
+        None => None,
+        Some(b) => {
+            let p = b.get_ref();
+            if p.trim().is_empty() || p.chars().any(char::is_control) {
+                return Err(at.err(b, format!("build_trigger: a program, not {p:?}")));
             }
-        };
-        let build_trigger = match &r.build_trigger {
-            None => None,
-            Some(b) => {
-                let p = b.get_ref();
-                if p.trim().is_empty() || p.chars().any(char::is_control) {
-                    return Err(at.err(b, format!("build_trigger: a program, not {p:?}")));
-                }
-                Some(p.clone())
-            }
-        };
-        let deadline = match &r.deadline {
-            None => parse_duration(DEFAULT_DEADLINE).map_err(|e| at.err(t, e))?,
-            Some(d) => {
-                parse_duration(d.get_ref()).map_err(|e| at.err(d, format!("deadline: {e}")))?
-            }
-        };
-        targets.push(Target {
-            name,
-            arch,
-            spool,
-            ssh,
-            ssh_options,
-            build_trigger,
-            deadline,
-        });
-    }
-
-    Ok(Config {
-        file: file.to_path_buf(),
-        ports_dir,
-        make,
-        update,
-        delta,
-        sqlports,
-        exclude,
-        work_dir,
-        prefetch: raw.prefetch.unwrap_or(true),
-        env,
-        mail,
-        targets,
+            Some(p.clone())
+        }
+    };
+    let deadline = match &r.deadline {
+        None => parse_duration(DEFAULT_DEADLINE).map_err(|e| at.err(t, e))?,
+        Some(d) => parse_duration(d.get_ref()).map_err(|e| at.err(d, format!("deadline: {e}")))?,
+    };
+    Ok(Target {
+        name,
+        arch,
+        spool,
+        ssh,
+        ssh_options,
+        build_trigger,
+        deadline,
     })
 }
 
