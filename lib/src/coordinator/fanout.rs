@@ -62,65 +62,98 @@ pub fn log_file(b: &BatchDir, name: &str) -> PathBuf {
     b.path(TARGET_DIR).join(format!("{name}.log"))
 }
 
+/// A target's thread as the join sees it: when it started, what it shares,
+/// where its result comes.
+struct Started {
+    start: Instant,
+    shared: Arc<Shared>,
+    rx: Receiver<Ended>,
+    handle: std::thread::JoinHandle<()>,
+}
+
 /// Every target at once; returns one `target` record per target, in the order
 /// of the configuration, also written to targets.jsonl.
 pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> {
-    let local_bt = program(BUILD_TRIGGER);
     let dir = b.path(TARGET_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let n = c.cfg.targets.len();
-    let mut started = Vec::with_capacity(n);
-    let mut rxs: Vec<Receiver<Ended>> = Vec::with_capacity(n);
-    let mut handles = Vec::with_capacity(n);
-    for t in &c.cfg.targets {
-        let (tx, rx) = bounded::<Ended>(1);
-        let shared = Arc::new(Shared {
-            cancel: AtomicBool::new(false),
-            unreachable: AtomicBool::new(false),
-        });
-        let start = Instant::now();
-        let job = Job {
-            target: t.clone(),
-            batch: b.id.clone(),
-            list: b.path(super::list::LIST),
-            records: records_file(b, &t.name),
-            log: log_file(b, &t.name),
-            program: match (&t.ssh, &t.build_trigger) {
-                (_, Some(p)) => PathBuf::from(p),
-                (Some(_), None) => PathBuf::from(BUILD_TRIGGER),
-                (None, None) => local_bt.clone(),
-            },
-            env: c.cfg.env.clone(),
-            start,
-            deadline: start + t.deadline,
-            shared: shared.clone(),
-        };
-        let h = std::thread::Builder::new()
-            .name(format!("target {}", t.name))
-            .spawn(move || {
-                let ended = job.run();
-                let _ = tx.send(ended);
-            })
-            .map_err(Error::system("start a thread"))?;
-        started.push((start, shared));
-        rxs.push(rx);
-        handles.push(h);
+    let started = c
+        .cfg
+        .targets
+        .iter()
+        .map(|t| start_target(c, b, t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = join(c, b, &started);
+    for s in started {
+        let _ = s.handle.join();
     }
+    let mut records = Vec::with_capacity(results.len());
+    let mut text = String::new();
+    for (t, (ended, secs)) in c.cfg.targets.iter().zip(results) {
+        let rec = target_record(c, b, t, ended, secs);
+        text.push_str(&rec.to_line());
+        text.push('\n');
+        records.push(rec);
+    }
+    super::write_atomic(&b.path("targets.jsonl"), text.as_bytes())?;
+    Ok(records)
+}
 
-    // The join: each target's result or its deadline, whichever comes first.
+/// Hand the batch to target `t` in a thread of its own.
+fn start_target(c: &Coordinator<'_>, b: &BatchDir, t: &Target) -> Result<Started, Error> {
+    let (tx, rx) = bounded::<Ended>(1);
+    let shared = Arc::new(Shared {
+        cancel: AtomicBool::new(false),
+        unreachable: AtomicBool::new(false),
+    });
+    let start = Instant::now();
+    let job = Job {
+        target: t.clone(),
+        batch: b.id.clone(),
+        list: b.path(super::list::LIST),
+        records: records_file(b, &t.name),
+        log: log_file(b, &t.name),
+        program: match (&t.ssh, &t.build_trigger) {
+            (_, Some(p)) => PathBuf::from(p),
+            (Some(_), None) => PathBuf::from(BUILD_TRIGGER),
+            (None, None) => program(BUILD_TRIGGER),
+        },
+        env: c.cfg.env.clone(),
+        start,
+        deadline: start + t.deadline,
+        shared: shared.clone(),
+    };
+    let handle = std::thread::Builder::new()
+        .name(format!("target {}", t.name))
+        .spawn(move || {
+            let ended = job.run();
+            let _ = tx.send(ended);
+        })
+        .map_err(Error::system("start a thread"))?;
+    Ok(Started {
+        start,
+        shared,
+        rx,
+        handle,
+    })
+}
+
+/// The join: each target's result or its deadline, whichever comes first;
+/// with the seconds it took.
+fn join(c: &Coordinator<'_>, b: &BatchDir, started: &[Started]) -> Vec<(Ended, f64)> {
+    let n = started.len();
     let timers: Vec<Receiver<Instant>> = c
         .cfg
         .targets
         .iter()
-        .zip(&started)
-        .map(|(t, (start, _))| at(*start + t.deadline))
+        .zip(started)
+        .map(|(t, s)| at(s.start + t.deadline))
         .collect();
     let mut results: Vec<Option<(Ended, f64)>> = (0..n).map(|_| None).collect();
     let mut sel = Select::new();
     // Operation index -> (target, is_deadline)
     let mut ops = Vec::with_capacity(2 * n);
-    for i in 0..n {
-        ops.push((i, false, sel.recv(&rxs[i])));
+    for (i, s) in started.iter().enumerate() {
+        ops.push((i, false, sel.recv(&s.rx)));
         ops.push((i, true, sel.recv(&timers[i])));
     }
     let mut left = n;
@@ -145,82 +178,81 @@ pub fn fan_out(c: &Coordinator<'_>, b: &BatchDir) -> Result<Vec<Record>, Error> 
         let Some(&(i, is_deadline, _)) = ops.iter().find(|o| o.2 == idx) else {
             continue;
         };
-        let (start, shared) = &started[i];
+        let s = &started[i];
         let ended = if is_deadline {
             let _ = op.recv(&timers[i]);
-            shared.cancel.store(true, Ordering::SeqCst);
-            let t = &c.cfg.targets[i];
-            let d = crate::time::show_duration(t.deadline);
-            if shared.unreachable.load(Ordering::SeqCst) {
-                Ended {
-                    status: TargetStatus::Unreachable,
-                    message: format!(
-                        "ssh could not reach {} until the deadline ({d})",
-                        t.ssh.as_deref().unwrap_or("the host")
-                    ),
-                }
-            } else {
-                Ended {
-                    status: TargetStatus::Timeout,
-                    message: format!("no result within the deadline ({d}); given up"),
-                }
-            }
+            past_deadline(&c.cfg.targets[i], &s.shared)
         } else {
-            match op.recv(&rxs[i]) {
-                Ok(e) => e,
-                Err(_) => Ended {
-                    status: TargetStatus::Failed,
-                    message: "the target's thread ended without a result".into(),
-                },
-            }
+            op.recv(&s.rx).unwrap_or_else(|_| Ended {
+                status: TargetStatus::Failed,
+                message: "the target's thread ended without a result".into(),
+            })
         };
         // Both operations of the target are done with.
         for o in ops.iter().filter(|o| o.0 == i) {
             sel.remove(o.2);
         }
         ops.retain(|o| o.0 != i);
-        results[i] = Some((ended, start.elapsed().as_secs_f64()));
+        results[i] = Some((ended, s.start.elapsed().as_secs_f64()));
         left -= 1;
     }
-    for h in handles {
-        let _ = h.join();
-    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or((
+                Ended {
+                    status: TargetStatus::Failed,
+                    message: "no result".into(),
+                },
+                0.0,
+            ))
+        })
+        .collect()
+}
 
-    let mut records = Vec::with_capacity(n);
-    let mut text = String::new();
-    for (t, r) in c.cfg.targets.iter().zip(results) {
-        let (ended, secs) = r.unwrap_or((
-            Ended {
-                status: TargetStatus::Failed,
-                message: "no result".into(),
-            },
-            0.0,
-        ));
-        let mut rec = Record::new(Kind::Target);
-        rec.set("name", t.name.as_str());
-        rec.set("arch", t.arch.as_str());
-        rec.set("status", ended.status);
-        rec.set("seconds", (secs * 1000.0).round() / 1000.0);
-        rec.set("message", ended.message);
-        rec.set("batch", b.id.as_str());
-        if let Some(dest) = &t.ssh {
-            rec.set("host", dest.as_str());
+/// A target given up at its deadline: its thread is told to stop; it was
+/// unreachable when ssh never got through.
+fn past_deadline(t: &Target, shared: &Shared) -> Ended {
+    shared.cancel.store(true, Ordering::SeqCst);
+    let d = crate::time::show_duration(t.deadline);
+    if shared.unreachable.load(Ordering::SeqCst) {
+        Ended {
+            status: TargetStatus::Unreachable,
+            message: format!(
+                "ssh could not reach {} until the deadline ({d})",
+                t.ssh.as_deref().unwrap_or("the host")
+            ),
         }
-        if ended.status != TargetStatus::Done {
-            c.diag.warn(format_args!(
-                "batch {}: target {}: {}: {}",
-                b.id,
-                t.name,
-                ended.status,
-                rec.str("message").unwrap_or("")
-            ));
+    } else {
+        Ended {
+            status: TargetStatus::Timeout,
+            message: format!("no result within the deadline ({d}); given up"),
         }
-        text.push_str(&rec.to_line());
-        text.push('\n');
-        records.push(rec);
     }
-    super::write_atomic(&b.path("targets.jsonl"), text.as_bytes())?;
-    Ok(records)
+}
+
+/// The `target` record of how a target ended; said on stderr unless done.
+fn target_record(c: &Coordinator<'_>, b: &BatchDir, t: &Target, ended: Ended, secs: f64) -> Record {
+    let mut rec = Record::new(Kind::Target);
+    rec.set("name", t.name.as_str());
+    rec.set("arch", t.arch.as_str());
+    rec.set("status", ended.status);
+    rec.set("seconds", (secs * 1000.0).round() / 1000.0);
+    rec.set("message", ended.message);
+    rec.set("batch", b.id.as_str());
+    if let Some(dest) = &t.ssh {
+        rec.set("host", dest.as_str());
+    }
+    if ended.status != TargetStatus::Done {
+        c.diag.warn(format_args!(
+            "batch {}: target {}: {}: {}",
+            b.id,
+            t.name,
+            ended.status,
+            rec.str("message").unwrap_or("")
+        ));
+    }
+    rec
 }
 
 /// One target's work, in its thread.
