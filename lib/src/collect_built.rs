@@ -145,11 +145,20 @@ impl Notices<'_> {
     }
 }
 
+/// What the input gave: the operator's own entries, the build records to
+/// check (claims), and the batch.
+#[derive(Default)]
+struct Given {
+    entries: Entries,
+    /// The build records read: what they say was built, to be checked.
+    claims: Vec<(Loc, PkgPath, bool)>,
+    batch: Option<String>,
+}
+
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     // Flags are checked first; make is asked for the host's settings only after
     // the input went through, so that a make that fails loses no record.
     args.host.check()?;
-    let mut batch = args.host.batch.clone();
     let threads = match args.jobs {
         Some(n) => n.get(),
         None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
@@ -165,66 +174,14 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         diag,
         records: Vec::new(),
     };
-    let mut entries = Entries::default();
+    let Given {
+        mut entries,
+        claims,
+        batch,
+    } = read_input(args, &mut out, &mut notices, diag)?;
     // Package files make said a build created, the entry it was building, and
     // whether that build ended well (then the file must be there).
     let mut created: Vec<(String, String, bool)> = Vec::new();
-    // The build records read: what they say was built, to be checked.
-    let mut claims: Vec<(Loc, PkgPath, bool)> = Vec::new();
-
-    Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
-        let given = match item {
-            Item::Record(r) => {
-                if !args.text {
-                    out.record(&r)?;
-                }
-                if let Err(e) = crate::host::learn_batch(&mut batch, &r) {
-                    diag.error_at(loc, &e);
-                    notices.add(Level::Error, e.to_string(), Told::Already);
-                }
-                if batch.is_none() && r.is(Kind::Build) {
-                    // build-list's records carry their batch.
-                    batch = r
-                        .str("batch")
-                        .filter(|b| crate::host::check_batch(b).is_ok())
-                        .map(str::to_string);
-                }
-                match to_collect(&r) {
-                    // A build record is a claim, checked against this host's
-                    // journal once the batch and the log directory are known.
-                    Ok(Some((f, built))) => {
-                        match PkgPath::parse(&f) {
-                            Ok(p) => claims.push((loc.clone(), p, built)),
-                            Err(e) => {
-                                diag.error_at(loc, &e);
-                                notices.add(
-                                    Level::Error,
-                                    format!("{e}: not collected"),
-                                    Told::Already,
-                                );
-                            }
-                        }
-                        return Ok(());
-                    }
-                    Ok(None) => return Ok(()),
-                    Err(e) => {
-                        diag.error_at(loc, format_args!("{e}; not collected"));
-                        return Ok(());
-                    }
-                }
-            }
-            // A plain full pkgpath: the operator's own list.
-            Item::Text(t) => t,
-        };
-        match PkgPath::parse(&given) {
-            Ok(p) => entries.add(&p, &given),
-            Err(e) => {
-                diag.error_at(loc, &e);
-                notices.add(Level::Error, format!("{e}: not collected"), Told::Already);
-            }
-        }
-        Ok(())
-    })?;
 
     let mut host = match args.host.resolve() {
         Ok(h) => h,
@@ -288,13 +245,98 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             return Ok(diag.finish(Exit::Failed));
         }
     };
-
     add_dependencies(&mut wanted, created);
+    let present = find_files(args.from, &host, &wanted, &mut notices);
 
-    let dir = host.packages(args.from.dir());
+    if args.text {
+        write_notices(&mut out, &host, notices.records)?;
+        for (file, _, _) in &present {
+            out.line(file)?;
+        }
+        out.flush()?;
+        return Ok(diag.finish(Exit::Success));
+    }
+    let records = package_records(&pool, &present, &mut notices, diag);
+    write_notices(&mut out, &host, notices.records)?;
+    for mut r in records {
+        host.stamp(&mut r);
+        out.record(&r)?;
+    }
+    out.flush()?;
+    Ok(diag.finish(Exit::Success))
+}
+
+/// Read the input: records pass on (but with `-t`), build records are
+/// claims, plain lines are full pkgpaths of the operator's own.
+fn read_input(
+    args: &Args,
+    out: &mut Output,
+    notices: &mut Notices<'_>,
+    diag: &Diag,
+) -> Result<Given, Error> {
+    let mut g = Given {
+        batch: args.host.batch.clone(),
+        ..Given::default()
+    };
+    Inputs::new(&args.files).for_each(diag, |item, loc: &Loc| {
+        let given = match item {
+            Item::Record(r) => {
+                if !args.text {
+                    out.record(&r)?;
+                }
+                if let Err(e) = crate::host::learn_batch(&mut g.batch, &r) {
+                    diag.error_at(loc, &e);
+                    notices.add(Level::Error, e.to_string(), Told::Already);
+                }
+                if g.batch.is_none() && r.is(Kind::Build) {
+                    // build-list's records carry their batch.
+                    g.batch = r
+                        .str("batch")
+                        .filter(|b| crate::host::check_batch(b).is_ok())
+                        .map(str::to_string);
+                }
+                match to_collect(&r) {
+                    // A build record is a claim, checked against this host's
+                    // journal once the batch and the log directory are known.
+                    Ok(Some((f, built))) => match PkgPath::parse(&f) {
+                        Ok(p) => g.claims.push((loc.clone(), p, built)),
+                        Err(e) => {
+                            diag.error_at(loc, &e);
+                            notices.add(Level::Error, format!("{e}: not collected"), Told::Already);
+                        }
+                    },
+                    Ok(None) => {}
+                    Err(e) => diag.error_at(loc, format_args!("{e}; not collected")),
+                }
+                return Ok(());
+            }
+            // A plain full pkgpath: the operator's own list.
+            Item::Text(t) => t,
+        };
+        match PkgPath::parse(&given) {
+            Ok(p) => g.entries.add(&p, &given),
+            Err(e) => {
+                diag.error_at(loc, &e);
+                notices.add(Level::Error, format!("{e}: not collected"), Told::Already);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(g)
+}
+
+/// The wanted package files that are in the repository (`from`); a missing
+/// one that should be there, or one that is not a file, is a notice.
+fn find_files<'w>(
+    from: Repo,
+    host: &Host,
+    wanted: &'w BTreeMap<String, Wanted>,
+    notices: &mut Notices<'_>,
+) -> Vec<(&'w String, &'w Wanted, PathBuf)> {
+    let dir = host.packages(from.dir());
     let all = host.packages("all");
-    let mut present: Vec<(&String, &Wanted, PathBuf)> = Vec::new();
-    for (file, w) in &wanted {
+    let mut present = Vec::new();
+    for (file, w) in wanted {
         let path = dir.join(file);
         match fs::metadata(&path) {
             Ok(m) if m.is_file() => present.push((file, w, path)),
@@ -305,7 +347,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             ),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if w.owned {
-                    missing(args.from, &dir, &all, file, w, &mut notices)
+                    missing(from, &dir, &all, file, w, notices)
                 }
             }
             Err(e) => notices.add(
@@ -315,17 +357,18 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             ),
         }
     }
+    present
+}
 
-    if args.text {
-        write_notices(&mut out, &host, notices.records)?;
-        for (file, _, _) in &present {
-            out.line(file)?;
-        }
-        out.flush()?;
-        return Ok(diag.finish(Exit::Success));
-    }
-
-    // Checksums in parallel; the results keep the order of `present` (file names).
+/// A `package` record for each file found, its checksum made in parallel (the
+/// records keep the order of `present`); a file that cannot be read is a
+/// notice.
+fn package_records(
+    pool: &rayon::ThreadPool,
+    present: &[(&String, &Wanted, PathBuf)],
+    notices: &mut Notices<'_>,
+    diag: &Diag,
+) -> Vec<Record> {
     let done = AtomicUsize::new(0);
     let sums: Vec<Result<Found, io::Error>> = pool.install(|| {
         present
@@ -362,13 +405,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             ),
         }
     }
-    write_notices(&mut out, &host, notices.records)?;
-    for mut r in records {
-        host.stamp(&mut r);
-        out.record(&r)?;
-    }
-    out.flush()?;
-    Ok(diag.finish(Exit::Success))
+    records
 }
 
 /// Check the build records read against the journal build-list keeps for the
