@@ -250,68 +250,30 @@ fn settings(args: &Args) -> Result<Settings, Error> {
     })
 }
 
+/// A rejected input: an error on stderr, a notice in the records (but with
+/// `-t`).
+fn reject(diag: &Diag, text: bool, loc: &Loc, msg: String, notices: &mut Vec<Record>) {
+    diag.error_at(loc, format_args!("{msg}: not transferred"));
+    if !text {
+        notices.push(Record::notice(
+            TOOL,
+            Level::Error,
+            format!("{msg}: not transferred"),
+        ));
+    }
+}
+
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     let mut set = settings(args)?;
     let mut out = Output::stdout();
-    let mut plan = Plan::default();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut notices: Vec<Record> = Vec::new();
     let text = args.text;
-    let mut learned_batch: Option<String> = None;
-
-    // A rejected input: an error on stderr, a notice in the records.
-    let reject = |loc: &Loc, msg: String, notices: &mut Vec<Record>| {
-        diag.error_at(loc, format_args!("{msg}: not transferred"));
-        if !text {
-            notices.push(Record::notice(
-                TOOL,
-                Level::Error,
-                format!("{msg}: not transferred"),
-            ));
-        }
-    };
-
-    Inputs::new(&set.inputs).for_each(diag, |item, loc: &Loc| {
-        match item {
-            Item::Record(r) => {
-                if !text {
-                    out.record(&r)?;
-                }
-                if let Err(e) = crate::host::learn_batch(&mut learned_batch, &r) {
-                    reject(loc, e.to_string(), &mut notices);
-                }
-                if !r.is(Kind::Package) {
-                    return Ok(());
-                }
-                match package_file(&r) {
-                    Ok((file, path)) => pending.push(Pending {
-                        loc: loc.clone(),
-                        file,
-                        path,
-                        arch: str_field(&r, "arch"),
-                        batch: str_field(&r, "batch"),
-                    }),
-                    Err(m) => reject(loc, m, &mut notices),
-                }
-            }
-            Item::Text(name) => {
-                if let Some(why) = check_file_name(&name) {
-                    reject(loc, why, &mut notices);
-                    return Ok(());
-                }
-                pending.push(Pending {
-                    loc: loc.clone(),
-                    file: name,
-                    path: None,
-                    arch: None,
-                    batch: None,
-                });
-            }
-        }
-        Ok(())
-    })?;
+    let Given {
+        pending,
+        mut notices,
+        batch,
+    } = read_input(&set, text, &mut out, diag)?;
     if set.batch.is_none() {
-        set.batch = learned_batch;
+        set.batch = batch;
     }
 
     // Where the files are: --source, else this host's repository as make has it
@@ -341,12 +303,15 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
             Err(e) => return Err(e),
         },
     };
+    let mut plan = Plan::default();
     for p in pending {
         if let (Some(path), false) = (&p.path, text) {
             // A record says where collect-built found the file; a path anywhere
             // else is refused: a record never chooses what is copied.
             if Path::new(path) != source.join(&p.file) {
                 reject(
+                    diag,
+                    text,
                     &p.loc,
                     format!(
                         "package record: path {path:?} is not {:?}: only this host's repository is copied from",
@@ -359,18 +324,18 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         }
         plan.add(&p.file, p.arch, p.batch);
     }
-
+    let finished = if plan.entries.is_empty() {
+        Exit::NothingToDo
+    } else {
+        Exit::Success
+    };
     if text {
         let names: BTreeSet<&str> = plan.entries.iter().map(|e| e.file.as_str()).collect();
         for n in names {
             out.line(n)?;
         }
         out.flush()?;
-        return Ok(diag.finish(if plan.entries.is_empty() {
-            Exit::NothingToDo
-        } else {
-            Exit::Success
-        }));
+        return Ok(diag.finish(finished));
     }
 
     let dest = set.dest.clone().unwrap_or_default();
@@ -389,43 +354,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         },
         _ => None,
     };
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.entries.len()];
-    // The files that are in the source directory; the others fail now.
-    let mut names: Vec<(usize, &str)> = Vec::new();
-    for (i, e) in plan.entries.iter().enumerate() {
-        let path = source.join(&e.file);
-        match fs::metadata(&path) {
-            Ok(m) if m.is_file() => names.push((i, &e.file)),
-            Ok(_) => {
-                let m = format!("{}: not a regular file", path.display());
-                diag.error(format_args!("{m}: not transferred"));
-                outcomes[i] = Some(Outcome::Failed(m));
-            }
-            Err(err) => {
-                let m = format!("{}: {}", path.display(), io_message(&err));
-                diag.error(format_args!("{m}: not transferred"));
-                outcomes[i] = Some(Outcome::Failed(m));
-            }
-        }
-    }
-    if !names.is_empty() {
-        let list: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
-        let earlier = journal
-            .as_ref()
-            .map(|j| j.earlier.clone())
-            .unwrap_or_default();
-        let got = transfer(args, &source, &dest, &list, diag, journal.as_mut());
-        for ((i, n), o) in names.iter().zip(got) {
-            // Unchanged, but delivered by an earlier run of this batch.
-            let o = match o {
-                Outcome::Unchanged if earlier.contains(&(dest.clone(), n.to_string())) => {
-                    Outcome::Sent
-                }
-                o => o,
-            };
-            outcomes[*i] = Some(o);
-        }
-    }
+    let outcomes = send(args, &source, &dest, &plan, journal.as_mut(), diag);
     if let Some(j) = journal.as_mut() {
         j.sync(diag);
     }
@@ -452,11 +381,119 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         out.record(&r)?;
     }
     out.flush()?;
-    Ok(diag.finish(if plan.entries.is_empty() {
-        Exit::NothingToDo
-    } else {
-        Exit::Success
-    }))
+    Ok(diag.finish(finished))
+}
+
+/// What the input gave.
+struct Given {
+    /// The files to send, to be checked against the source.
+    pending: Vec<Pending>,
+    /// Of what was refused.
+    notices: Vec<Record>,
+    /// The batch the records name.
+    batch: Option<String>,
+}
+
+/// Read the input: records pass on (but with `-t`), package records and plain
+/// file names are the files to send, checked.  Returns them, the notices of
+/// what was refused, and the batch the records name.
+fn read_input(set: &Settings, text: bool, out: &mut Output, diag: &Diag) -> Result<Given, Error> {
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut notices: Vec<Record> = Vec::new();
+    let mut learned_batch: Option<String> = None;
+    Inputs::new(&set.inputs).for_each(diag, |item, loc: &Loc| {
+        match item {
+            Item::Record(r) => {
+                if !text {
+                    out.record(&r)?;
+                }
+                if let Err(e) = crate::host::learn_batch(&mut learned_batch, &r) {
+                    reject(diag, text, loc, e.to_string(), &mut notices);
+                }
+                if !r.is(Kind::Package) {
+                    return Ok(());
+                }
+                match package_file(&r) {
+                    Ok((file, path)) => pending.push(Pending {
+                        loc: loc.clone(),
+                        file,
+                        path,
+                        arch: str_field(&r, "arch"),
+                        batch: str_field(&r, "batch"),
+                    }),
+                    Err(m) => reject(diag, text, loc, m, &mut notices),
+                }
+            }
+            Item::Text(name) => {
+                if let Some(why) = check_file_name(&name) {
+                    reject(diag, text, loc, why, &mut notices);
+                    return Ok(());
+                }
+                pending.push(Pending {
+                    loc: loc.clone(),
+                    file: name,
+                    path: None,
+                    arch: None,
+                    batch: None,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Given {
+        pending,
+        notices,
+        batch: learned_batch,
+    })
+}
+
+/// Send the files of the plan that are in `source` (the others fail now) with
+/// one rsync; what each became, in the plan's order.
+fn send(
+    args: &Args,
+    source: &Path,
+    dest: &str,
+    plan: &Plan,
+    journal: Option<&mut Delivered>,
+    diag: &Diag,
+) -> Vec<Option<Outcome>> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.entries.len()];
+    let mut names: Vec<(usize, &str)> = Vec::new();
+    for (i, e) in plan.entries.iter().enumerate() {
+        let path = source.join(&e.file);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => names.push((i, &e.file)),
+            Ok(_) => {
+                let m = format!("{}: not a regular file", path.display());
+                diag.error(format_args!("{m}: not transferred"));
+                outcomes[i] = Some(Outcome::Failed(m));
+            }
+            Err(err) => {
+                let m = format!("{}: {}", path.display(), io_message(&err));
+                diag.error(format_args!("{m}: not transferred"));
+                outcomes[i] = Some(Outcome::Failed(m));
+            }
+        }
+    }
+    if names.is_empty() {
+        return outcomes;
+    }
+    let list: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
+    let earlier = journal
+        .as_ref()
+        .map(|j| j.earlier.clone())
+        .unwrap_or_default();
+    let dest = dest.to_string();
+    let got = transfer(args, source, &dest, &list, diag, journal);
+    for ((i, n), o) in names.iter().zip(got) {
+        // Unchanged, but delivered by an earlier run of this batch.
+        let o = match o {
+            Outcome::Unchanged if earlier.contains(&(dest.clone(), n.to_string())) => Outcome::Sent,
+            o => o,
+        };
+        outcomes[*i] = Some(o);
+    }
+    outcomes
 }
 
 /// Stamp `batch` and `arch`: those of the package record, else the settings.
