@@ -201,47 +201,12 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         }
         Ok(())
     })?;
-    let bad_lines = diag.errors();
     if !gather.something_to_tell() {
         return Ok(diag.finish(Exit::NothingToDo));
     }
     let batch = gather.batch().map(str::to_string);
 
-    let mut changes_error = None;
-    let changes_file = match &args.changes {
-        None => None,
-        Some(p) => match fs::read(p) {
-            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-            Err(e) => {
-                diag.error(format_args!("--changes {}: {e}", p.display()));
-                changes_error = Some(format!("--changes {}: {e}", p.display()));
-                None
-            }
-        },
-    };
-    let opts = Options {
-        infrastructure: args
-            .infrastructure
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect::<BTreeSet<_>>(),
-        log_lines: args.log_lines,
-        changes_file,
-    };
-    let mut summary = gather.finish(&opts);
-    summary.bad_lines = bad_lines;
-    if let Some(e) = changes_error {
-        summary.notices.insert(
-            0,
-            summary::Notice {
-                level: Level::Error,
-                tool: Some(TOOL.into()),
-                arch: None,
-                message: format!("{e}: the changes shown are those of the records"),
-            },
-        );
-    }
+    let summary = summarize(args, gather, diag);
     let subject = if summary.alarm {
         &args.alarm_subject
     } else {
@@ -250,61 +215,8 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     let mail = compose(&setup, subject, &summary).map_err(Error::Usage)?;
 
     // The transport, then the outbox when it failed.
-    let mut record = mail_record(&mail);
-    let mut saved = false;
-    let mut lost = false;
-    if matches!(setup.transport, Transport::Print) {
-        // Standard output is no transport that fails: a closed pipe ends the
-        // tool quietly, as everywhere.
-        let mut out = std::io::stdout().lock();
-        out.write_all(&mail.bytes).map_err(Error::stdout)?;
-        out.flush().map_err(Error::stdout)?;
-    }
-    let sent = match setup.transport {
-        Transport::Print => Ok(None),
-        _ => setup.transport.send(&mail, setup.timeout),
-    };
-    match sent {
-        Ok(path) => mark_sent(&mut record, &mail, path.as_deref()),
-        Err(e) if e.permanent => {
-            // Refused for good: kept apart in the outbox's bad/, never in the
-            // queue it would block.
-            let kept = save(&setup, &mail).and_then(|p| {
-                let outbox = setup.outbox.as_deref().unwrap_or(Path::new("."));
-                mail::set_apart(outbox, &p).map_err(|e| format!("{}: {e}", p.display()))
-            });
-            match kept {
-                Ok(path) => {
-                    diag.error(format_args!(
-                        "{e}: refused for good; the mail is kept in {}",
-                        path.display()
-                    ));
-                    record.set("status", MailStatus::Rejected);
-                    record.set("message", e.message.as_str());
-                    record.set("path", path.display().to_string());
-                }
-                Err(se) => {
-                    diag.error(format_args!("{e}; and the mail could not be kept: {se}"));
-                    lost = true;
-                }
-            }
-        }
-        Err(e) => match save(&setup, &mail) {
-            Ok(path) => {
-                diag.warn(format_args!(
-                    "{e}: the mail is saved in {}; send it with summary-mail --flush",
-                    path.display()
-                ));
-                record.set("status", MailStatus::Saved);
-                record.set("path", path.display().to_string());
-                saved = true;
-            }
-            Err(se) => {
-                diag.error(format_args!("{e}; and the mail could not be saved: {se}"));
-                lost = true;
-            }
-        },
-    }
+    let (mut record, went) = deliver(&setup, &mail, diag)?;
+    let (saved, lost) = (went == Went::Saved, went == Went::Lost);
     if let Some(b) = &batch {
         record.set("batch", b.as_str());
     }
@@ -348,6 +260,119 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     } else {
         diag.finish(Exit::Success)
     })
+}
+
+/// The summary of what was gathered, with the `--changes` file when it can be
+/// read (an error notice when it cannot).
+fn summarize(args: &Args, gather: Gather, diag: &Diag) -> Summary {
+    let bad_lines = diag.errors();
+    let mut changes_error = None;
+    let changes_file = match &args.changes {
+        None => None,
+        Some(p) => match fs::read(p) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) => {
+                diag.error(format_args!("--changes {}: {e}", p.display()));
+                changes_error = Some(format!("--changes {}: {e}", p.display()));
+                None
+            }
+        },
+    };
+    let opts = Options {
+        infrastructure: args
+            .infrastructure
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect::<BTreeSet<_>>(),
+        log_lines: args.log_lines,
+        changes_file,
+    };
+    let mut summary = gather.finish(&opts);
+    summary.bad_lines = bad_lines;
+    if let Some(e) = changes_error {
+        summary.notices.insert(
+            0,
+            summary::Notice {
+                level: Level::Error,
+                tool: Some(TOOL.into()),
+                arch: None,
+                message: format!("{e}: the changes shown are those of the records"),
+            },
+        );
+    }
+    summary
+}
+
+/// Where the mail went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Went {
+    /// Sent (or printed), or refused for good and kept apart.
+    Sent,
+    /// Saved in the outbox, to be flushed later.
+    Saved,
+    /// Neither sent nor kept.
+    Lost,
+}
+
+/// Send the mail with the transport; save it in the outbox when that fails
+/// for now, keep it apart when it is refused for good.  Its `mail` record.
+fn deliver(setup: &Setup, mail: &Mail, diag: &Diag) -> Result<(Record, Went), Error> {
+    let mut record = mail_record(mail);
+    let mut went = Went::Sent;
+    if matches!(setup.transport, Transport::Print) {
+        // Standard output is no transport that fails: a closed pipe ends the
+        // tool quietly, as everywhere.
+        let mut out = std::io::stdout().lock();
+        out.write_all(&mail.bytes).map_err(Error::stdout)?;
+        out.flush().map_err(Error::stdout)?;
+    }
+    let sent = match setup.transport {
+        Transport::Print => Ok(None),
+        _ => setup.transport.send(mail, setup.timeout),
+    };
+    match sent {
+        Ok(path) => mark_sent(&mut record, mail, path.as_deref()),
+        Err(e) if e.permanent => {
+            // Refused for good: kept apart in the outbox's bad/, never in the
+            // queue it would block.
+            let kept = save(setup, mail).and_then(|p| {
+                let outbox = setup.outbox.as_deref().unwrap_or(Path::new("."));
+                mail::set_apart(outbox, &p).map_err(|e| format!("{}: {e}", p.display()))
+            });
+            match kept {
+                Ok(path) => {
+                    diag.error(format_args!(
+                        "{e}: refused for good; the mail is kept in {}",
+                        path.display()
+                    ));
+                    record.set("status", MailStatus::Rejected);
+                    record.set("message", e.message.as_str());
+                    record.set("path", path.display().to_string());
+                }
+                Err(se) => {
+                    diag.error(format_args!("{e}; and the mail could not be kept: {se}"));
+                    went = Went::Lost;
+                }
+            }
+        }
+        Err(e) => match save(setup, mail) {
+            Ok(path) => {
+                diag.warn(format_args!(
+                    "{e}: the mail is saved in {}; send it with summary-mail --flush",
+                    path.display()
+                ));
+                record.set("status", MailStatus::Saved);
+                record.set("path", path.display().to_string());
+                went = Went::Saved;
+            }
+            Err(se) => {
+                diag.error(format_args!("{e}; and the mail could not be saved: {se}"));
+                went = Went::Lost;
+            }
+        },
+    }
+    Ok((record, went))
 }
 
 /// The whole message, `\n` line ends.
