@@ -618,6 +618,14 @@ fn dest_dir(dest: &str) -> String {
     }
 }
 
+/// What one rsync said: how it ended, each file it named (sent, or only
+/// looked at), the lines of its standard error.
+struct Rsynced {
+    status: std::process::ExitStatus,
+    reported: HashMap<String, bool>,
+    errlines: Vec<String>,
+}
+
 /// Run rsync once for the files `names` of `src`; their outcomes, in order.
 fn transfer(
     args: &Args,
@@ -625,23 +633,47 @@ fn transfer(
     dest: &str,
     names: &[&str],
     diag: &Diag,
-    mut journal: Option<&mut Delivered>,
+    journal: Option<&mut Delivered>,
 ) -> Vec<Outcome> {
+    let r = match rsync(args, src, dest, names, diag, journal) {
+        Ok(r) => r,
+        Err(m) => {
+            diag.error(format_args!(
+                "{} to {dest}: {m}: {} file(s) not transferred",
+                src.display(),
+                names.len()
+            ));
+            return names.iter().map(|_| Outcome::Failed(m.clone())).collect();
+        }
+    };
+    if r.status.success() {
+        return names.iter().map(|n| r.outcome(n)).collect();
+    }
+    failed(args, src, dest, names, &r, diag)
+}
+
+impl Rsynced {
+    /// What rsync said of a file: sent, or there already.
+    fn outcome(&self, name: &str) -> Outcome {
+        match self.reported.get(name) {
+            Some(true) => Outcome::Sent,
+            _ => Outcome::Unchanged,
+        }
+    }
+}
+
+/// Run rsync over the files, reading what it says as it goes (each file sent
+/// goes to the journal at once).  `Err` when it could not be run.
+fn rsync(
+    args: &Args,
+    src: &Path,
+    dest: &str,
+    names: &[&str],
+    diag: &Diag,
+    mut journal: Option<&mut Delivered>,
+) -> Result<Rsynced, String> {
     let program = args.rsync.to_string_lossy().into_owned();
-    let failed_all = |m: String| -> Vec<Outcome> {
-        diag.error(format_args!(
-            "{} to {dest}: {m}: {} file(s) not transferred",
-            src.display(),
-            names.len()
-        ));
-        names.iter().map(|_| Outcome::Failed(m.clone())).collect()
-    };
-
-    let list = match files_from(names) {
-        Ok(f) => f,
-        Err(e) => return failed_all(e),
-    };
-
+    let list = files_from(names)?;
     let more: &[&str] = if args.dry_run { &["--dry-run"] } else { &[] };
     let mut cmd = rsync_command(args, src, dest, list.path(), more);
     cmd.stdin(Stdio::null())
@@ -656,11 +688,11 @@ fn transfer(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return failed_all(format!(
+            return Err(format!(
                 "{program}: not found: install it (apt-get install rsync, pkg_add rsync) or give --rsync"
             ))
         }
-        Err(e) => return failed_all(format!("{program}: cannot run: {}", io_message(&e))),
+        Err(e) => return Err(format!("{program}: cannot run: {}", io_message(&e))),
     };
     // Both pipes are read to the end, whatever comes, so that rsync never blocks.
     let stderr = child
@@ -694,25 +726,31 @@ fn transfer(
     }
     let status = child.wait();
     let errlines = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => return failed_all(format!("{program}: {}", io_message(&e))),
-    };
+    let status = status.map_err(|e| format!("{program}: {}", io_message(&e)))?;
+    Ok(Rsynced {
+        status,
+        reported,
+        errlines,
+    })
+}
 
-    let from_rsync = |name: &str| match reported.get(name) {
-        Some(true) => Outcome::Sent,
-        _ => Outcome::Unchanged,
-    };
-    if status.success() {
-        return names.iter().map(|n| from_rsync(n)).collect();
-    }
-
-    // rsync failed: a file an error line names failed with that line.
-    let wanted: HashSet<&str> = names.iter().copied().collect();
-    let named: HashMap<&str, &str> = wanted
+/// rsync failed: a file an error line names failed with that line; on a
+/// partial transfer (exit 23, 24) the others are as rsync said, otherwise
+/// what it did not report failed; what it said it sent is checked at the
+/// destination.
+fn failed(
+    args: &Args,
+    src: &Path,
+    dest: &str,
+    names: &[&str],
+    r: &Rsynced,
+    diag: &Diag,
+) -> Vec<Outcome> {
+    let program = args.rsync.to_string_lossy();
+    let named: HashMap<&str, &str> = names
         .iter()
         .filter_map(|n| {
-            errlines
+            r.errlines
                 .iter()
                 .find(|l| names_file(l, n))
                 .map(|l| (*n, l.trim()))
@@ -720,15 +758,13 @@ fn transfer(
         .collect();
     let mut whole = format!(
         "{program} failed ({}): {}",
-        describe(status),
-        tail(&errlines)
+        describe(r.status),
+        tail(&r.errlines)
     );
-    if errlines.iter().any(|l| l.contains("Failed to exec ssh")) {
+    if r.errlines.iter().any(|l| l.contains("Failed to exec ssh")) {
         whole.push_str(" (install ssh: apt-get install openssh-client, or give --rsh)");
     }
-    // Exit 23 and 24 are partial transfers: rsync went through the list and
-    // named what failed; otherwise it stopped, and what it did not report failed.
-    let partial = matches!(status.code(), Some(23 | 24)) && !named.is_empty();
+    let partial = matches!(r.status.code(), Some(23 | 24)) && !named.is_empty();
     let mut outcomes: Vec<Outcome> = names
         .iter()
         .map(|n| {
@@ -738,48 +774,15 @@ fn transfer(
                     src.join(n).display()
                 ));
                 Outcome::Failed(l.to_string())
-            } else if reported.contains_key(*n) || partial {
-                from_rsync(n)
+            } else if r.reported.contains_key(*n) || partial {
+                r.outcome(n)
             } else {
                 Outcome::Failed(whole.clone())
             }
         })
         .collect();
-    // rsync names a file when it is done with it, yet a failure after that (a
-    // full disk when it renames its temporary file) can lose it: what rsync
-    // said it sent is checked against what is at the destination.
     if !args.dry_run {
-        let said: Vec<&str> = names
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, o)| !matches!(o, Outcome::Failed(_)))
-            .map(|(n, _)| *n)
-            .collect();
-        if !said.is_empty() {
-            match differing(args, src, dest, &said) {
-                Ok(missing) => {
-                    for (n, o) in names.iter().zip(outcomes.iter_mut()) {
-                        if missing.contains(*n) && !matches!(o, Outcome::Failed(_)) {
-                            let m = format!("not at the destination after {whole}");
-                            diag.error(format_args!(
-                                "{}: {m}: not transferred",
-                                src.join(n).display()
-                            ));
-                            *o = Outcome::Failed(m);
-                        }
-                    }
-                }
-                Err(e) => {
-                    for (n, o) in names.iter().zip(outcomes.iter_mut()) {
-                        if said.contains(n) {
-                            *o = Outcome::Failed(format!(
-                                "{whole}; whether it arrived cannot be told: {e}"
-                            ));
-                        }
-                    }
-                }
-            }
-        }
+        check_arrived(args, src, dest, names, &mut outcomes, &whole, diag);
     }
     let lost = outcomes
         .iter()
@@ -795,6 +798,51 @@ fn transfer(
         diag.error(format_args!("{} to {dest}: {whole}", src.display()));
     }
     outcomes
+}
+
+/// rsync names a file when it is done with it, yet a failure after that (a
+/// full disk when it renames its temporary file) can lose it: what rsync said
+/// it sent is checked against what is at the destination.
+fn check_arrived(
+    args: &Args,
+    src: &Path,
+    dest: &str,
+    names: &[&str],
+    outcomes: &mut [Outcome],
+    whole: &str,
+    diag: &Diag,
+) {
+    let said: Vec<&str> = names
+        .iter()
+        .zip(outcomes.iter())
+        .filter(|(_, o)| !matches!(o, Outcome::Failed(_)))
+        .map(|(n, _)| *n)
+        .collect();
+    if said.is_empty() {
+        return;
+    }
+    match differing(args, src, dest, &said) {
+        Ok(missing) => {
+            for (n, o) in names.iter().zip(outcomes.iter_mut()) {
+                if missing.contains(*n) && !matches!(o, Outcome::Failed(_)) {
+                    let m = format!("not at the destination after {whole}");
+                    diag.error(format_args!(
+                        "{}: {m}: not transferred",
+                        src.join(n).display()
+                    ));
+                    *o = Outcome::Failed(m);
+                }
+            }
+        }
+        Err(e) => {
+            for (n, o) in names.iter().zip(outcomes.iter_mut()) {
+                if said.contains(n) {
+                    *o =
+                        Outcome::Failed(format!("{whole}; whether it arrived cannot be told: {e}"));
+                }
+            }
+        }
+    }
 }
 
 /// The journal of what the runs of a batch delivered, `<log-dir>/<batch>/
