@@ -274,37 +274,13 @@ impl Gather {
         Ok(())
     }
 
-    fn add_changes(&mut self, r: &Record) {
-        for c in r.changes() {
-            self.changes.entry(c.path.clone()).or_insert(c);
-        }
-    }
-
-    /// Whether the records call for a mail: ports listed, builds, packages,
-    /// transfers, a warning or error notice, or a target that did not finish.
-    pub fn something_to_tell(&self) -> bool {
-        self.something
-    }
-
-    pub fn batch(&self) -> Option<&str> {
-        self.batch.as_deref()
-    }
-
-    /// The summary: counts, lists, and the tails of the failed builds' logs.
-    pub fn finish(self, opts: &Options) -> Summary {
-        // The list: what reached the signing host when a transfer stage ran
-        // anywhere, else what was collected.
-        let list_from = if !self.transfers.is_empty() {
-            ListFrom::Transfer
-        } else if !self.packages.is_empty() {
-            ListFrom::Package
-        } else {
-            ListFrom::None
-        };
-        let files: Vec<ArchFile> = match list_from {
+    /// The list: what reached the signing host when a transfer stage ran
+    /// anywhere, else what was collected.
+    fn files(&self) -> (ListFrom, Vec<ArchFile>) {
+        if !self.transfers.is_empty() {
             // Only what was sent: a file the signing host already had
             // (unchanged) was listed by an earlier mail, and is counted apart.
-            ListFrom::Transfer => self
+            let files = self
                 .transfers
                 .iter()
                 .filter(|(_, (status, _))| *status == TransferStatus::Sent)
@@ -313,8 +289,10 @@ impl Gather {
                     file: file.clone(),
                     debug: file.starts_with("debug-"),
                 })
-                .collect(),
-            _ => self
+                .collect();
+            (ListFrom::Transfer, files)
+        } else if !self.packages.is_empty() {
+            let files = self
                 .packages
                 .iter()
                 .map(|((arch, file), debug)| ArchFile {
@@ -322,8 +300,15 @@ impl Gather {
                     file: file.clone(),
                     debug: *debug,
                 })
-                .collect(),
-        };
+                .collect();
+            (ListFrom::Package, files)
+        } else {
+            (ListFrom::None, Vec::new())
+        }
+    }
+
+    /// Per arch, the files the signing host already had.
+    fn unchanged(&self) -> Vec<Count> {
         let mut unchanged: Vec<Count> = Vec::new();
         for ((arch, file), (status, _)) in &self.transfers {
             if *status != TransferStatus::Unchanged {
@@ -344,17 +329,12 @@ impl Gather {
                 }
             }
         }
-        let failed_transfers = self
-            .transfers
-            .iter()
-            .filter(|(_, (status, _))| *status == TransferStatus::Failed)
-            .map(|((arch, file), (_, dest))| FailedTransfer {
-                arch: arch.clone(),
-                file: file.clone(),
-                dest: dest.clone(),
-            })
-            .collect();
+        unchanged
+    }
 
+    /// A count line for every arch the records name, of the files of the
+    /// list but the infrastructure packages, counted apart.
+    fn counts(&self, files: &[ArchFile], opts: &Options) -> (Vec<Count>, usize) {
         let mut arches = self.arches.clone();
         arches.extend(files.iter().map(|f| f.arch.clone()));
         let mut counts: Vec<Count> = arches
@@ -366,7 +346,7 @@ impl Gather {
             })
             .collect();
         let mut infrastructure = 0;
-        for f in &files {
+        for f in files {
             if opts.infrastructure.contains(stem(&f.file)) {
                 infrastructure += 1;
                 continue;
@@ -379,6 +359,40 @@ impl Gather {
                 }
             }
         }
+        (counts, infrastructure)
+    }
+
+    fn add_changes(&mut self, r: &Record) {
+        for c in r.changes() {
+            self.changes.entry(c.path.clone()).or_insert(c);
+        }
+    }
+
+    /// Whether the records call for a mail: ports listed, builds, packages,
+    /// transfers, a warning or error notice, or a target that did not finish.
+    pub fn something_to_tell(&self) -> bool {
+        self.something
+    }
+
+    pub fn batch(&self) -> Option<&str> {
+        self.batch.as_deref()
+    }
+
+    /// The summary: counts, lists, and the tails of the failed builds' logs.
+    pub fn finish(self, opts: &Options) -> Summary {
+        let (list_from, files) = self.files();
+        let unchanged = self.unchanged();
+        let failed_transfers = self
+            .transfers
+            .iter()
+            .filter(|(_, (status, _))| *status == TransferStatus::Failed)
+            .map(|((arch, file), (_, dest))| FailedTransfer {
+                arch: arch.clone(),
+                file: file.clone(),
+                dest: dest.clone(),
+            })
+            .collect();
+        let (counts, infrastructure) = self.counts(&files, opts);
         let built = counts.iter().any(|c| c.packages + c.debug > 0);
 
         let mut failed = self.failed;
