@@ -19,3 +19,4 @@ mod smtpd;
 mod sshd;
 mod summary_mail;
 mod vcs;
+mod vocabulary;
