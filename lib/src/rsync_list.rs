@@ -221,6 +221,11 @@ fn settings(args: &Args) -> Result<Settings, Error> {
                 "invalid destination {d:?}: control character"
             )));
         }
+        if let Some(why) = not_a_destination(&d) {
+            return Err(Error::Usage(format!(
+                "destination {d:?} {why}: the destination comes first (rsync-list DEST [FILE ...])"
+            )));
+        }
         dest = Some(d);
     }
     let source = match &args.source {
@@ -605,6 +610,27 @@ fn describe(status: ExitStatus) -> String {
             status.to_string()
         }
     }
+}
+
+/// Why a local DEST is surely an input file given where the destination goes
+/// (`rsync-list done.jsonl`, the destination forgotten): an existing file
+/// that is no directory, or a name of records.  rsync would make a directory
+/// of that name and copy the packages into it.
+fn not_a_destination(d: &str) -> Option<&'static str> {
+    // host:path is remote: nothing to look at here.
+    let local = !d.split('/').next().unwrap_or("").contains(':');
+    if !local {
+        return None;
+    }
+    let p = Path::new(d);
+    if fs::metadata(p).is_ok_and(|m| !m.is_dir()) {
+        return Some("is a file, not a directory");
+    }
+    let name = d.trim_end_matches('/');
+    if name.ends_with(".jsonl") || name.ends_with(".json") {
+        return Some("is a name of records, not a directory");
+    }
+    None
 }
 
 /// DEST as a directory for rsync: with a trailing `/`, or else rsync copies a

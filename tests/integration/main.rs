@@ -11,6 +11,7 @@ mod collect_built;
 mod coordinator;
 mod demo;
 mod fixture;
+mod install;
 mod manpages;
 mod pkgpath_expand;
 mod ports_delta;

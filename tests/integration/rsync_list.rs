@@ -780,3 +780,27 @@ fn a_full_disk_sends_only_what_arrived() {
         eprintln!("{out}\n{err}");
     }
 }
+
+/// The destination forgotten, the input file taken for it (`rsync-list
+/// done.jsonl`): refused, exit 2, nothing copied anywhere (rsync would make a
+/// directory of that name).
+#[test]
+fn an_input_file_is_no_destination() {
+    let s = Setup::new();
+    let (spy, log) = s.spy();
+    let done = s.path("done.jsonl");
+    fs::write(&done, lines(&s.packages())).unwrap();
+    for d in [s.s("done.jsonl"), s.s("new.jsonl"), s.s("done.jsonl/")] {
+        let out = s.rl(&["--rsync", &spy, &d], &lines(&s.packages()), &[]);
+        assert_eq!(out.code, 2, "{d}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("the destination comes first (rsync-list DEST [FILE ...])"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "");
+    }
+    assert!(runs(&log).is_empty());
+    assert!(done.is_file() && !s.path("new.jsonl").exists());
+}

@@ -19,7 +19,7 @@ pub mod chain;
 pub mod spool;
 pub mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::diag::{Diag, Exit};
@@ -27,8 +27,18 @@ use crate::Error;
 
 pub const TOOL: &str = "build-trigger";
 
-/// The chain file used without --chain.
-pub const DEFAULT_CHAIN: &str = "/usr/local/share/portflow/chain";
+/// Where the tools are installed (`make install PREFIX=...` builds them with
+/// PORTFLOW_PREFIX set): /usr/local by default.
+pub const PREFIX: &str = match option_env!("PORTFLOW_PREFIX") {
+    Some(p) => p,
+    None => "/usr/local",
+};
+
+/// The chain file used without --chain: `PREFIX/share/portflow/chain`, which
+/// `make install` installs.
+pub fn default_chain() -> PathBuf {
+    Path::new(PREFIX).join("share/portflow/chain")
+}
 
 /// Run the per-architecture chain over the batches of a spool directory.
 #[derive(clap::Parser, Debug)]
@@ -72,7 +82,7 @@ pub struct ChainArgs {
     #[command(flatten)]
     pub spool: SpoolArg,
     /// The chain file: one stage a line.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_CHAIN)]
+    #[arg(long, value_name = "FILE", default_value_os_t = default_chain())]
     pub chain: PathBuf,
     /// Set a variable in the environment of the stages, and for ${KEY} in the
     /// chain file (repeatable).
