@@ -7,7 +7,10 @@
 #
 # list.jsonl is the output of pkgpath-expand (or a plain list of pkgpaths).
 # Settings come from the environment: PORTSDIR, MACHINE_ARCH,
-# PACKAGE_REPOSITORY, KEEP (packages clean-env keeps), RSH (ssh options).
+# PACKAGE_REPOSITORY, KEEP (packages clean-env keeps), REINSTALL (packages
+# reinstalled from ${PACKAGE_REPOSITORY}/${MACHINE_ARCH}/all after the delete,
+# as the -stable scripts do when all/ holds the release packages; none by
+# default), RSH (ssh options).
 set -eu
 [ $# -eq 2 ] || { echo "usage: ${0##*/} list dest" >&2; exit 2; }
 list=$1 dest=$2
@@ -15,9 +18,13 @@ keep=
 for p in ${KEEP:-intel-firmware vmm-firmware rsync}; do
 	keep="$keep --keep $p"
 done
+reinstall=
+for p in ${REINSTALL:-}; do
+	reinstall="$reinstall --reinstall $p"
+done
 # Exit statuses: clean-env and collect-built 0 or 1, build-list 1 when a port
 # failed (the rest is built; the summary tells): go on, look at the records.
-clean-env $keep --reinstall rsync <"$list" |
+clean-env $keep $reinstall <"$list" |
 	build-list --also databases/sqlports --also devel/quirks \
 	    --also databases/updatedb \
 	    --make-var PKG_PATH=/var/empty --make-var FETCH_PACKAGES= |

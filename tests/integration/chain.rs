@@ -302,3 +302,43 @@ fn the_shipped_chain_file() {
     let sent = signed(&signing);
     assert_eq!(sent, new_files(&s, &seeded));
 }
+
+/// pipelines/build-host.sh, the chain by hand, as its header says to run it:
+/// every clean action done (no reinstall that cannot work), the new packages
+/// at the destination, the mail printed lists them.
+#[test]
+fn the_build_host_script() {
+    let s = SampleCopy::new();
+    let seeded = seed(&s);
+    let db = pkg_db(s.dir.path());
+    let signing = s.dir.path().join("signing");
+    std::fs::create_dir_all(&signing).expect("mkdir");
+    let list = s.dir.path().join("list.jsonl");
+    std::fs::write(&list, INPUT).expect("list");
+    let script = root().join("pipelines/build-host.sh");
+    let stage = format!(
+        "cd '{}' && sh '{}' '{}' '{}'",
+        s.dir.path().display(),
+        script.display(),
+        list.display(),
+        signing.display()
+    );
+    let (out, codes) = pipeline(&s, &db, &[stage]);
+    assert_eq!(codes, [0], "{}\n{}", out.stdout, out.stderr);
+    let done =
+        std::fs::read_to_string(s.dir.path().join("done.jsonl")).expect("done.jsonl");
+    let cleans: Vec<&str> = done
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"clean\""))
+        .collect();
+    assert!(!cleans.is_empty());
+    assert!(
+        cleans.iter().all(|l| l.contains("\"status\":\"done\"")),
+        "{cleans:?}"
+    );
+    let sent = signed(&signing);
+    assert_eq!(sent, new_files(&s, &seeded));
+    for f in &sent {
+        assert!(out.stdout.contains(&format!("\t{f}\n")), "{f}:\n{}", out.stdout);
+    }
+}
