@@ -1168,3 +1168,31 @@ fn sigterm_stops_the_make_of_the_chain_too() {
         "{slow}"
     );
 }
+
+/// `status` and `wait` never make a spool: a mistyped one is an error that
+/// names it, and nothing is left behind.
+#[test]
+fn status_and_wait_never_make_a_spool() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let typo = t.path().join("spoool");
+    let spool = typo.display().to_string();
+    for args in [
+        vec!["status", "--spool", &spool],
+        vec!["wait", "--spool", &spool, "--timeout", "1s", "b1"],
+    ] {
+        let out = run("build-trigger", &args, "", &[]);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .starts_with(&format!("build-trigger: --spool {spool}: not a spool")),
+            "{}",
+            out.stderr
+        );
+        assert!(!typo.exists(), "{args:?} made {spool}");
+    }
+    // A directory that is not a spool either.
+    std::fs::create_dir(&typo).unwrap();
+    let out = run("build-trigger", &["status", "--spool", &spool], "", &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(&typo).unwrap().count(), 0);
+}

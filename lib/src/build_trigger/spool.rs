@@ -74,6 +74,27 @@ impl Spool {
         Ok(s)
     }
 
+    /// A spool that is there (`status`, `wait`): none is made; a path that is
+    /// not one is an error naming it.
+    pub fn existing(dir: &Path) -> Result<Spool, Error> {
+        if dir.as_os_str().is_empty() {
+            return Err(Error::Usage("--spool: an empty path".into()));
+        }
+        let root = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+        let s = Spool { root };
+        // new/ tells a spool; the rest of it is made when missing.
+        if !s.dir(State::New).is_dir() {
+            return Err(Error::Usage(format!(
+                "--spool {}: not a spool (no new/ in it): watch, run-once or submit makes one",
+                dir.display()
+            )));
+        }
+        for st in State::LIFE {
+            mkdir(&s.dir(st))?;
+        }
+        Ok(s)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -346,7 +367,7 @@ fn print_file(p: &Path) -> Result<(), Error> {
 
 pub fn wait(a: &WaitArgs, diag: &Diag) -> Result<Exit, Error> {
     check_batch(&a.batch)?;
-    let spool = Spool::open(&a.spool.spool)?;
+    let spool = Spool::existing(&a.spool.spool)?;
     let id = a.batch.as_str();
     let deadline = a.timeout.map(|t| Instant::now() + t);
     let (tx, rx) = crossbeam_channel::unbounded::<()>();
@@ -408,7 +429,7 @@ fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
 }
 
 pub fn status(a: &StatusArgs, diag: &Diag) -> Result<Exit, Error> {
-    let spool = Spool::open(&a.spool.spool)?;
+    let spool = Spool::existing(&a.spool.spool)?;
     let served = spool.served();
     let mut out = Output::stdout();
     for name in spool.strays(State::New) {
