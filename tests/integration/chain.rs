@@ -325,8 +325,7 @@ fn the_build_host_script() {
     );
     let (out, codes) = pipeline(&s, &db, &[stage]);
     assert_eq!(codes, [0], "{}\n{}", out.stdout, out.stderr);
-    let done =
-        std::fs::read_to_string(s.dir.path().join("done.jsonl")).expect("done.jsonl");
+    let done = std::fs::read_to_string(s.dir.path().join("done.jsonl")).expect("done.jsonl");
     let cleans: Vec<&str> = done
         .lines()
         .filter(|l| l.contains("\"kind\":\"clean\""))
@@ -339,6 +338,10 @@ fn the_build_host_script() {
     let sent = signed(&signing);
     assert_eq!(sent, new_files(&s, &seeded));
     for f in &sent {
-        assert!(out.stdout.contains(&format!("\t{f}\n")), "{f}:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!("\t{f}\n")),
+            "{f}:\n{}",
+            out.stdout
+        );
     }
 }

@@ -251,8 +251,10 @@ pub fn write_list(
         text.push(b'\n');
     }
     super::write_atomic(&b.path(LIST), &text)?;
-    let changes = fs::read(pending).unwrap_or_default();
-    super::write_atomic(&b.path(CHANGES), &changes)
+    // The changes of files only: not the `?` lines nor the messages of cvs up.
+    let output = fs::read(pending).unwrap_or_default();
+    let changes = crate::ports_delta::real_changes(&String::from_utf8_lossy(&output));
+    super::write_atomic(&b.path(CHANGES), changes.as_bytes())
 }
 
 /// `build-list --target fetch` over the list, on this host's tree: its records

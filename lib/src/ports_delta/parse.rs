@@ -114,6 +114,24 @@ pub fn parse_line(line: &str, module: &str) -> Result<Line, String> {
     })
 }
 
+/// The lines of an update's output (`cvs up`, a change list) that are changes
+/// of files, with what happened to them: what "Changes triggering the build"
+/// shows.  `? file` lines, cvs's messages and conflicts (notices of their
+/// own), plain paths and anything else are left out.
+pub fn real_changes(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Ok(Line::Changes(v)) = parse_line(line, "ports") {
+            if !v.is_empty() && v.iter().all(|c| c.known) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// Parse one line of a change list (see [`parse_line`]): its changes are pushed
 /// on `out`, borrowing from `line`; a notice is returned.  A bad line pushes
 /// nothing.

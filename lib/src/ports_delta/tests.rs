@@ -262,3 +262,25 @@ fn path_rules() {
         assert_eq!(*f, FileRef::new(f.change, f.known));
     }
 }
+
+#[test]
+fn real_changes_of_an_update() {
+    let cvs_up = "? net/curl/w-curl-8.9.1\n\
+                  cvs update: Updating net/curl\n\
+                  U net/curl/Makefile\n\
+                  P net/curl/distinfo\n\
+                  M misc/plain/pkg/PLIST\n\
+                  C www/nginx/Makefile\n\
+                  cvs update: warning: net/old/Makefile is not (any longer) pertinent\n\
+                  ? .tmp\n";
+    // (M: modified in the checkout, not on the branch.)
+    assert_eq!(
+        real_changes(cvs_up),
+        "U net/curl/Makefile\nP net/curl/distinfo\n"
+    );
+    // git pull's own talk is no change list: nothing (the records' changes
+    // are shown instead).
+    let git_pull =
+        "Updating 0dce8dd..11f6e51\nFast-forward\n net/curl/Makefile | 2 +-\n 1 file changed\n";
+    assert_eq!(real_changes(git_pull), "");
+}
