@@ -1196,3 +1196,53 @@ fn status_and_wait_never_make_a_spool() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert_eq!(std::fs::read_dir(&typo).unwrap().count(), 0);
 }
+
+/// `status` on a terminal (a pty, as `script` gives one) is a table; with
+/// `--json`, or into a pipe, it is records.
+#[test]
+fn status_is_a_table_on_a_terminal() {
+    require("script", "bsdutils");
+    let w = World::new();
+    let sub = run(
+        "build-trigger",
+        &w.args("submit", &["--batch", "tb1"]),
+        "net/curl\n",
+        &[],
+    );
+    assert_eq!(sub.code, 0, "{}", sub.stderr);
+    let on_tty = |extra: &str| {
+        let cmd = format!(
+            "'{}' status --spool '{}' {extra}",
+            bin("build-trigger").display(),
+            w.spool.display()
+        );
+        let out = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .expect("script");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).replace('\r', "")
+    };
+    let table = on_tty("");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("BATCH") && lines[0].ends_with("HEARTBEAT"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("tb1  ") && lines[1].contains(" new "),
+        "{table}"
+    );
+    let json = on_tty("--json");
+    assert!(json.starts_with("{\"kind\":\"spool\""), "{json}");
+    let piped = run("build-trigger", &w.args("status", &[]), "", &[]);
+    assert!(
+        piped.stdout.starts_with("{\"kind\":\"spool\""),
+        "{}",
+        piped.stdout
+    );
+}

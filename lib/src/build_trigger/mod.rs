@@ -138,6 +138,10 @@ pub struct StatusArgs {
     /// Also list the batches in done/ and failed/.
     #[arg(short = 'a', long = "all")]
     pub all: bool,
+    /// Records (JSON Lines) even on a terminal, where a table is printed
+    /// otherwise.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub use crate::host::parse_env;

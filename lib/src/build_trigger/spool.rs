@@ -431,17 +431,17 @@ fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
 pub fn status(a: &StatusArgs, diag: &Diag) -> Result<Exit, Error> {
     let spool = Spool::existing(&a.spool.spool)?;
     let served = spool.served();
-    let mut out = Output::stdout();
+    let mut records = Vec::new();
     for name in spool.strays(State::New) {
         let m = format!(
             "new/{name}: not a batch (a batch is <id>.jsonl, the id of letters, digits, . _ - +): never run"
         );
         diag.warn(format_args!("warning: {m}"));
-        out.record(&Record::notice(
+        records.push(Record::notice(
             super::TOOL,
             crate::record::Level::Warning,
             m,
-        ))?;
+        ));
     }
     for (id, t) in spool.batches(State::Cur)? {
         let mut r = cur_record(&spool, &id, t);
@@ -461,7 +461,7 @@ pub fn status(a: &StatusArgs, diag: &Diag) -> Result<Exit, Error> {
                 r.set(k, v);
             }
         }
-        out.record(&r)?;
+        records.push(r);
     }
     let mut states = vec![State::New];
     if a.all {
@@ -471,16 +471,93 @@ pub fn status(a: &StatusArgs, diag: &Diag) -> Result<Exit, Error> {
         for (id, t) in spool.batches(st)? {
             let mut r = spool_record(&id, st);
             r.set("since", crate::time::utc_stamp(t));
-            out.record(&r)?;
+            records.push(r);
+        }
+    }
+    let mut out = Output::stdout();
+    if !a.json && io::stdout().is_terminal() {
+        out.line(table(&records, SystemTime::now()).trim_end())?;
+    } else {
+        for r in &records {
+            out.record(r)?;
         }
     }
     out.flush()?;
     Ok(Exit::Success)
 }
 
+/// `status` for a person: a line per batch, its state (a batch in cur/ that
+/// no build-trigger serves is `stopped`), the stage at work, when it started
+/// and how old its heartbeat is.
+pub fn table(records: &[Record], now: SystemTime) -> String {
+    let mut rows = vec![[
+        "BATCH".to_string(),
+        "STATE".into(),
+        "STAGE".into(),
+        "SINCE".into(),
+        "HEARTBEAT".into(),
+    ]];
+    for r in records.iter().filter(|r| r.is(Kind::Spool)) {
+        let s = |f: &str| r.str(f).unwrap_or("-").to_string();
+        let mut state = s("state");
+        if r.get("running").and_then(serde_json::Value::as_bool) == Some(false) {
+            state.push_str(" (stopped)");
+        }
+        let heartbeat = r
+            .str("heartbeat")
+            .and_then(|h| humantime::parse_rfc3339(h).ok())
+            .map(|t| {
+                let age = now.duration_since(t).unwrap_or_default();
+                format!(
+                    "{} ago",
+                    crate::time::show_duration(Duration::from_secs(age.as_secs()))
+                )
+            })
+            .unwrap_or_else(|| "-".into());
+        rows.push([s("batch"), state, s("stage"), s("since"), heartbeat]);
+    }
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..5).map(width).collect();
+    let mut text = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_table() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_000_100);
+        let recs: Vec<Record> = [
+            r#"{"kind":"spool","v":1,"batch":"b1","state":"cur","since":"2026-11-18T11:06:00Z","stage":"build-list","heartbeat":"2026-11-18T11:08:10Z","running":true}"#,
+            r#"{"kind":"spool","v":1,"batch":"b-longer-2","state":"cur","since":"2026-11-18T11:00:00Z","running":false}"#,
+            r#"{"kind":"notice","v":1,"tool":"build-trigger","level":"warning","message":"x"}"#,
+            r#"{"kind":"spool","v":1,"batch":"b3","state":"new","since":"2026-11-18T11:07:00Z"}"#,
+        ]
+        .iter()
+        .map(|l| Record::parse(l).unwrap())
+        .collect();
+        assert_eq!(
+            table(&recs, now),
+            "BATCH       STATE          STAGE       SINCE                 HEARTBEAT\n\
+             b1          cur            build-list  2026-11-18T11:06:00Z  10s ago\n\
+             b-longer-2  cur (stopped)  -           2026-11-18T11:00:00Z  -\n\
+             b3          new            -           2026-11-18T11:07:00Z  -\n"
+        );
+    }
 
     #[test]
     fn ids_are_valid_and_differ() {
