@@ -147,7 +147,7 @@ impl Transport {
     /// exists and may be run.
     pub fn check(&self) -> Result<(), Error> {
         if let Transport::Sendmail(p) = self {
-            if !is_executable(p) {
+            if crate::proc::find_program(p.as_os_str(), None).is_none() {
                 return Err(Error::Usage(format!(
                     "--sendmail {}: no such program (write --sendmail=PATH, or the FILE operands before --sendmail)",
                     p.display()
@@ -356,16 +356,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    if p.components().count() == 1 && !p.as_os_str().is_empty() && !p.starts_with(".") {
-        // A bare name: found on PATH.
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        return std::env::split_paths(&path).any(|d| is_executable(&d.join(p)));
-    }
-    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// One composed message and its envelope.

@@ -138,6 +138,42 @@ impl Drop for Supervised {
     }
 }
 
+/// An executable regular file.
+pub fn executable(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A program as exec(3) finds it: a name with a `/` is that file; a bare name
+/// is looked for in the directories of `path` (a PATH value; the process's
+/// PATH when `None`, `/usr/bin:/bin` without one), an empty one being `.`.
+pub fn find_program(
+    name: &std::ffi::OsStr,
+    path: Option<&std::ffi::OsStr>,
+) -> Option<std::path::PathBuf> {
+    use std::path::Path;
+    if name.is_empty() {
+        return None;
+    }
+    let p = Path::new(name);
+    if name.as_encoded_bytes().contains(&b'/') {
+        return executable(p).then(|| p.to_path_buf());
+    }
+    let env = std::env::var_os("PATH");
+    let dirs = path
+        .or(env.as_deref())
+        .unwrap_or(std::ffi::OsStr::new("/usr/bin:/bin"));
+    std::env::split_paths(dirs)
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".").join(p)
+            } else {
+                d.join(p)
+            }
+        })
+        .find(|c| executable(c))
+}
+
 /// The name of this host (uname(2) nodename), when it has one.
 pub fn hostname() -> Option<String> {
     let u = rustix::system::uname();

@@ -132,7 +132,7 @@ fn setup(args: &Args) -> Result<Setup, Error> {
     let reinstall = parse("reinstall", &args.reinstall)?;
 
     let program = |name: &OsString, flag: &str, var: &str| -> Result<PathBuf, Error> {
-        find_program(name).ok_or_else(|| {
+        crate::proc::find_program(name, None).ok_or_else(|| {
             Error::Usage(format!(
                 "{}: program not found or not executable (set --{flag} or {var})",
                 name.to_string_lossy()

@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -160,24 +159,6 @@ pub fn keep_closure(
 
 // ---------------------------------------------------------------------------
 // Paths
-
-/// Find a program as exec would: a name with a `/` as it is, otherwise on PATH.
-pub(super) fn find_program(name: &OsStr) -> Option<PathBuf> {
-    let executable = |p: &Path| {
-        fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let p = Path::new(name);
-    if name.is_empty() {
-        return None;
-    }
-    if name.as_encoded_bytes().contains(&b'/') {
-        return executable(p).then(|| p.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(p))
-        .find(|c| executable(c))
-}
 
 /// The outcome of one pkg command.
 pub(super) struct Ran {

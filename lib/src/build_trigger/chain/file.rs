@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
@@ -85,27 +84,16 @@ pub(super) fn expand(word: &str, vars: &HashMap<String, String>) -> Result<Vec<P
     Ok(parts)
 }
 
-pub(super) fn executable(p: &Path) -> bool {
-    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// The program of a stage: a path, or a name looked up in the stages' PATH.
 pub(super) fn resolve(prog: &str, path: Option<&str>) -> Result<PathBuf, String> {
-    if prog.contains('/') {
-        let p = std::path::absolute(prog).map_err(|e| format!("{prog}: {e}"))?;
-        return if executable(&p) {
-            Ok(p)
-        } else {
-            Err(format!("{prog}: not an executable file"))
-        };
+    match crate::proc::find_program(
+        prog.as_ref(),
+        Some(path.unwrap_or("/usr/bin:/bin").as_ref()),
+    ) {
+        Some(p) => std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display())),
+        None if prog.contains('/') => Err(format!("{prog}: not an executable file")),
+        None => Err(format!("{prog}: command not found in PATH")),
     }
-    for d in path.unwrap_or("/usr/bin:/bin").split(':') {
-        let p = Path::new(if d.is_empty() { "." } else { d }).join(prog);
-        if executable(&p) {
-            return std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()));
-        }
-    }
-    Err(format!("{prog}: command not found in PATH"))
 }
 
 /// A stage name fit for a file name: no `.` (which separates the parts of
