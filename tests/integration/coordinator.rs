@@ -1234,3 +1234,103 @@ fn the_batch(tp: &Path) -> PathBuf {
         .find(|p| p.join("list.jsonl").is_file())
         .expect("the batch directory")
 }
+
+/// `check` looks at what the file names, a line each: a missing path, a file
+/// that is no sqlports database, a revision the tree does not have, a build
+/// host ssh cannot reach, a spool that cannot be written are each found and
+/// named; what is right says ok; exit 1.
+#[test]
+fn check_finds_and_names_each_problem() {
+    require("git", "git");
+    require("ssh", "openssh-client");
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    // A ports tree in git, with the release tag only.
+    let tree = tp.join("ports");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(fixture_tree())
+        .arg(&tree)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    git(tp, &tree, &["init", "-q", "-b", "main"]);
+    git(tp, &tree, &["add", "-A"]);
+    git(tp, &tree, &["commit", "-q", "-m", "release"]);
+    git(tp, &tree, &["tag", BASE]);
+    let not_sqlports = tp.join("sqlports");
+    fs::write(&not_sqlports, "not a database\n").expect("write");
+    let afile = tp.join("afile");
+    fs::write(&afile, "x").expect("write");
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = tp.join("portflow.conf");
+    let text = format!(
+        "ports_dir = \"{tree}\"\nmake = \"/nonexistent/make\"\nsqlports = \"{db}\"\n\
+         work_dir = \"{work}\"\n\n[delta]\ngit = \"{BASE}..NO_SUCH_BRANCH\"\n\n\
+         [mail]\nmaildir = \"{mail}\"\n\n\
+         [[target]]\nname = \"good\"\narch = \"amd64\"\nspool = \"{good}\"\n\n\
+         [[target]]\nname = \"full\"\narch = \"amd64\"\nspool = \"{bad}\"\n\n\
+         [[target]]\nname = \"far\"\narch = \"i386\"\nspool = \"/var/spool/portflow\"\n\
+         ssh = \"builder@127.0.0.1\"\nssh_options = [\"-p\", \"{port}\", \"-o\", \"ConnectTimeout=5\", \
+         \"-o\", \"StrictHostKeyChecking=no\", \"-o\", \"UserKnownHostsFile=/dev/null\"]\n",
+        tree = s(&tree),
+        db = s(&not_sqlports),
+        work = s(&tp.join("work")),
+        mail = s(&tp.join("mail")),
+        good = s(&tp.join("spool")),
+        bad = s(&afile.join("spool")),
+    );
+    fs::write(&config, &text).expect("write config");
+    let out = coordinator(&["check", "--config", &s(&config)]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let line = |what: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l[8..].starts_with(&format!("{what}: ")))
+            .unwrap_or_else(|| panic!("no line for {what}:\n{}", out.stdout))
+            .to_string()
+    };
+    for (what, ok, says) in [
+        ("ports_dir", true, "a ports tree"),
+        ("make", false, "/nonexistent/make: not found"),
+        (&format!("delta {BASE}")[..], true, "git commit"),
+        ("delta NO_SUCH_BRANCH", false, "no such git revision"),
+        ("sqlports", false, "not a sqlports database"),
+        ("work_dir", true, "missing, can be made in"),
+        ("target good build-trigger", true, "build-trigger"),
+        ("target good spool", true, "can be made"),
+        ("target full spool", false, "is not a directory"),
+        ("target far build-trigger", false, "ssh builder@127.0.0.1"),
+        ("target far spool", false, "not looked at"),
+    ] {
+        let l = line(what);
+        assert_eq!(l.starts_with("ok      "), ok, "{l}");
+        assert_eq!(l.starts_with("FAILED  "), !ok, "{l}");
+        assert!(l.contains(says), "{l}");
+    }
+    assert!(
+        out.stderr.starts_with(&format!(
+            "build-coordinator: {}: 6 check(s) failed",
+            s(&config)
+        )),
+        "{}",
+        out.stderr
+    );
+    // Nothing was made.
+    assert!(!tp.join("work").exists() && !tp.join("spool").exists() && !tp.join("mail").exists());
+    // A missing ports tree.
+    let missing = text.replace(&s(&tree), "/nonexistent/ports");
+    fs::write(&config, missing).expect("write config");
+    let out = coordinator(&["check", "--config", &s(&config)]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("FAILED  ports_dir: /nonexistent/ports: no such directory"),
+        "{}",
+        out.stdout
+    );
+}

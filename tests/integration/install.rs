@@ -110,7 +110,7 @@ fn make_install_and_uninstall_from_a_clean_checkout() {
         let installed = std::fs::read_to_string(&conf).unwrap();
         assert!(installed.ends_with(example), "{installed}");
         let check = Command::new(prefix.join("bin/build-coordinator"))
-            .args(["check", "--config"])
+            .args(["check", "--file", "--config"])
             .arg(&conf)
             .output()
             .expect("build-coordinator check");

@@ -631,6 +631,7 @@ fn real_cvs_and_git_output() {
     );
 
     removed_port_in_unpruned_checkout(&h);
+    changes_and_revisions(&h);
 
     if std::env::var_os("PORTFLOW_SHOW_VCS").is_some() {
         eprintln!(
@@ -664,4 +665,61 @@ fn removed_port_in_unpruned_checkout(h: &History) {
         "",
         EXPECTED_RDIFF,
     );
+}
+
+/// The mail's changes from the real `cvs up` output: its changes of files,
+/// not its `?` lines nor its other messages; `build-coordinator check` finds the real tags of the CVS
+/// checkout and the revisions of the git tree, and names one that is not.
+fn changes_and_revisions(h: &History) {
+    // (Here every line is a change: a file updated, patched, or gone from
+    // the branch.)
+    let real = portflow::ports_delta::real_changes(&h.cvs_up);
+    assert_eq!(real, h.cvs_up);
+    let with_noise = format!("? net/curl/w-curl\ncvs update: Updating net\n{}", h.cvs_up);
+    assert_eq!(portflow::ports_delta::real_changes(&with_noise), h.cvs_up);
+    let t = tempfile::tempdir().expect("tempdir");
+    for (tree, delta, sep) in [(&h.stable, "cvs", ":"), (&h.git, "git", "..")] {
+        let config = t.path().join(format!("{delta}.conf"));
+        std::fs::write(
+            &config,
+            format!(
+                "ports_dir = \"{}\"\nwork_dir = \"{}\"\n[delta]\n{delta} = \"{BASE}{sep}NO_SUCH_TAG\"\n\
+                 [mail]\nprint = true\n[[target]]\nname = \"amd64\"\narch = \"amd64\"\nspool = \"{}\"\n",
+                tree.display(),
+                t.path().join("work").display(),
+                t.path().join("spool").display()
+            ),
+        )
+        .expect("config");
+        let mut c = Command::new(crate::support::bin("build-coordinator"));
+        c.args(["check", "--config"])
+            .arg(&config)
+            .env("HOME", &h.home)
+            .env("TZ", "UTC");
+        let out = c.output().expect("build-coordinator");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        let (ok_base, bad) = if delta == "cvs" {
+            (
+                format!("ok      delta {BASE}: a cvs tag of {}", tree.display()),
+                format!(
+                    "FAILED  delta NO_SUCH_TAG: no such cvs tag on {}/Makefile",
+                    tree.display()
+                ),
+            )
+        } else {
+            (
+                format!("ok      delta {BASE}: git commit "),
+                format!(
+                    "FAILED  delta NO_SUCH_TAG: no such git revision in {}",
+                    tree.display()
+                ),
+            )
+        };
+        assert!(
+            text.lines().any(|l| l.starts_with(&ok_base)),
+            "{delta}: {text}"
+        );
+        assert!(text.lines().any(|l| l == bad), "{delta}: {text}");
+    }
 }

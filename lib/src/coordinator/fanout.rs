@@ -112,11 +112,7 @@ fn start_target(c: &Coordinator<'_>, b: &BatchDir, t: &Target) -> Result<Started
         list: b.path(super::list::LIST),
         records: records_file(b, &t.name),
         log: log_file(b, &t.name),
-        program: match (&t.ssh, &t.build_trigger) {
-            (_, Some(p)) => PathBuf::from(p),
-            (Some(_), None) => PathBuf::from(BUILD_TRIGGER),
-            (None, None) => program(BUILD_TRIGGER),
-        },
+        program: trigger_program(t),
         env: c.cfg.env.clone(),
         start,
         deadline: start + t.deadline,
@@ -407,31 +403,9 @@ impl Job {
         true
     }
 
-    /// The command for build-trigger with `words`: the program here, or ssh
-    /// with one remote command line made of checked and quoted words.
+    /// The command for build-trigger with `words` (see [`on_target`]).
     fn command(&self, words: &[&str]) -> Command {
-        let mut c = match &self.target.ssh {
-            None => {
-                let mut c = Command::new(&self.program);
-                c.args(words);
-                c
-            }
-            Some(dest) => {
-                let mut line = quote(&self.program.to_string_lossy());
-                for w in words {
-                    line.push(' ');
-                    line.push_str(&quote(w));
-                }
-                let mut c = Command::new("ssh");
-                // First: ssh takes the first value given for an option.
-                c.args(["-o", "BatchMode=yes"])
-                    .args(&self.target.ssh_options)
-                    .arg(dest)
-                    .arg("--")
-                    .arg(line);
-                c
-            }
-        };
+        let mut c = on_target(&self.target, &self.program, words);
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
@@ -564,6 +538,44 @@ fn read_from(path: &Path, from: u64) -> String {
 
 /// A word for the remote shell: as it is when it holds only characters no
 /// shell treats specially, else in single quotes.
+/// The build-trigger program of a target: the one configured, else
+/// `build-trigger` on the target's PATH over ssh, else the one beside this
+/// program.
+pub(crate) fn trigger_program(t: &Target) -> PathBuf {
+    match (&t.ssh, &t.build_trigger) {
+        (_, Some(p)) => PathBuf::from(p),
+        (Some(_), None) => PathBuf::from(BUILD_TRIGGER),
+        (None, None) => program(BUILD_TRIGGER),
+    }
+}
+
+/// `program words...` run for target `t`: here, or over ssh (BatchMode, the
+/// target's options) as one remote command line of checked, quoted words.
+pub(crate) fn on_target(t: &Target, program: &Path, words: &[&str]) -> Command {
+    match &t.ssh {
+        None => {
+            let mut c = Command::new(program);
+            c.args(words);
+            c
+        }
+        Some(dest) => {
+            let mut line = quote(&program.to_string_lossy());
+            for w in words {
+                line.push(' ');
+                line.push_str(&quote(w));
+            }
+            let mut c = Command::new("ssh");
+            // First: ssh takes the first value given for an option.
+            c.args(["-o", "BatchMode=yes"])
+                .args(&t.ssh_options)
+                .arg(dest)
+                .arg("--")
+                .arg(line);
+            c
+        }
+    }
+}
+
 pub fn quote(w: &str) -> String {
     let plain = !w.is_empty()
         && w.bytes().all(|b| {

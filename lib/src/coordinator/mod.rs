@@ -18,6 +18,7 @@
 //!                     summary.jsonl, summary.json, mail.jsonl or mail.txt
 //! ```
 
+mod check;
 pub mod config;
 mod fanout;
 mod list;
@@ -55,7 +56,8 @@ pub struct Args {
 pub enum Cmd {
     /// Update the tree, build what changed on every target, send the mail.
     Run(RunArgs),
-    /// Check the configuration file and exit.
+    /// Check the configuration file, then what it names (paths, programs,
+    /// sqlports, the delta's revisions, the mail, every target): a line each.
     Check(CheckArgs),
 }
 
@@ -77,6 +79,9 @@ pub struct CheckArgs {
     /// The configuration file, portflow.conf(5).
     #[arg(long, short = 'c', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
     pub config: PathBuf,
+    /// The file alone: nothing it names is looked at.
+    #[arg(long)]
+    pub file: bool,
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -86,8 +91,30 @@ pub fn main() -> std::process::ExitCode {
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     match &args.command {
         Cmd::Check(c) => {
-            config::load(&c.config)?;
-            Ok(Exit::Success)
+            let cfg = config::load(&c.config)?;
+            if c.file {
+                return Ok(Exit::Success);
+            }
+            let mut out = crate::jsonl::Output::stdout();
+            let mut failed = 0;
+            for f in check::check(&cfg) {
+                let line = match &f.found {
+                    Ok(m) => format!("ok      {}: {m}", f.what),
+                    Err(m) => {
+                        failed += 1;
+                        format!("FAILED  {}: {m}", f.what)
+                    }
+                };
+                out.line(&line)?;
+            }
+            out.flush()?;
+            if failed > 0 {
+                diag.error(format_args!(
+                    "{}: {failed} check(s) failed",
+                    c.config.display()
+                ));
+            }
+            Ok(diag.finish(Exit::Success))
         }
         Cmd::Run(r) => {
             let cfg = config::load(&r.config)?;
