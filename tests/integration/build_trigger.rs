@@ -1246,3 +1246,96 @@ fn status_is_a_table_on_a_terminal() {
         piped.stdout
     );
 }
+
+/// Drain: asked while devel/slow builds (`build-trigger drain`, and SIGUSR1
+/// the second time), the port finishes, the rest waits in cur/, the watcher
+/// exits 0; the next start finishes the batch and builds no port twice.
+#[test]
+fn a_drain_lets_the_port_at_work_finish_and_the_rest_wait() {
+    let c = SampleCopy::new();
+    let w = World::new();
+    let chain = w.chain(
+        "chain",
+        &["clean-env --keep rsync", "build-list", "collect-built"],
+    );
+    let owned = chain_env(&c);
+    let env = borrowed(&owned);
+    let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=3"];
+    let input = "{\"kind\":\"batch\",\"v\":1,\"id\":\"dr1\"}\ndevel/slow\nmisc/plain\nnet/tor\n";
+    assert_eq!(
+        run("build-trigger", &w.args("submit", &[]), input, &[]).code,
+        0
+    );
+    let logs = c.tree.join("logs/amd64/dr1");
+    let journal = || std::fs::read_to_string(logs.join("journal")).unwrap_or_default();
+    let mut watch = w.watch(&chain, &settings, &env);
+    wait_until("devel/slow building", Duration::from_secs(30), || {
+        std::fs::read_to_string(logs.join("devel@slow.log"))
+            .is_ok_and(|t| t.contains("slow: second 1 of 3"))
+    });
+    let drain = run("build-trigger", &w.args("drain", &[]), "", &[]);
+    assert_eq!(drain.code, 0, "{}", drain.stderr);
+    let start = Instant::now();
+    let code = loop {
+        if let Some(st) = watch.child.try_wait().expect("wait") {
+            break st.code().unwrap_or(-1);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the watcher did not drain:\n{}",
+            watch.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, 0, "{}", watch.stderr());
+    assert!(watch.stderr().contains("drained"), "{}", watch.stderr());
+    // devel/slow finished, once; the others wait; the batch is in cur/.
+    let j = journal();
+    assert_eq!(
+        j.matches("\"fullpkgpath\":\"devel/slow\"").count(),
+        1,
+        "{j}"
+    );
+    assert!(j.contains("\"status\":\"built\""), "{j}");
+    assert!(!j.contains("misc/plain") && !j.contains("net/tor"), "{j}");
+    assert!(w.spool.join("cur/dr1.jsonl").exists());
+    assert!(!w.spool.join("done/dr1.jsonl").exists());
+    let slow_log = std::fs::read_to_string(logs.join("devel@slow.log")).unwrap();
+    assert!(slow_log.contains("slow: second 3 of 3"), "{slow_log}");
+
+    // The next start ends the drain and finishes the batch: devel/slow comes
+    // from the journal, not built again.
+    let mut again = w.watch(&chain, &settings, &env);
+    wait_until("dr1 done", Duration::from_secs(60), || {
+        w.spool.join("done/dr1.jsonl").exists()
+    });
+    assert_eq!(
+        std::fs::read_to_string(logs.join("devel@slow.log")).unwrap(),
+        slow_log,
+        "devel/slow was built again"
+    );
+    let j = journal();
+    for p in ["devel/slow", "misc/plain", "net/tor"] {
+        assert_eq!(
+            j.matches(&format!("\"fullpkgpath\":\"{p}\"")).count(),
+            1,
+            "{p}: {j}"
+        );
+    }
+    let done = std::fs::read_to_string(w.spool.join("done/dr1.jsonl")).unwrap();
+    assert!(done.contains("\"file\":\"slow-1.0.tgz\""), "{done}");
+    assert!(done.contains("\"file\":\"plain-1.0.tgz\""), "{done}");
+    assert!(!w.spool.join("drain").exists());
+
+    // SIGUSR1 (rc.d, kill) asks the same.
+    assert!(signal("USR1", &again.pid()), "kill -USR1");
+    let start = Instant::now();
+    while again.child.try_wait().expect("wait").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no drain on SIGUSR1"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(again.stderr().contains("drained"), "{}", again.stderr());
+}

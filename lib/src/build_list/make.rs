@@ -223,7 +223,7 @@ impl Runner<'_> {
             if let Some(mut c) = split.cur.take() {
                 self.close_log(&mut c);
             }
-            return Err(super::stopped(&self.batch.dir));
+            return Err(super::stopped(&self.batch.dir, self.drain.asked()));
         }
         if let Some(f) = split.make_log.as_mut() {
             let _ = writeln!(
@@ -390,8 +390,13 @@ impl Runner<'_> {
             if !w.stopping && self.stop.load(std::sync::atomic::Ordering::Relaxed) {
                 w.stopping = true;
                 w.killed_at.get_or_insert_with(Instant::now);
+                let why = if self.drain.asked() {
+                    "drained"
+                } else {
+                    "stopped by a signal"
+                };
                 let note = format!(
-                    "build-list: stopped by a signal: killing make (process group {})\n",
+                    "build-list: {why}: killing make (process group {})\n",
                     make.id()
                 );
                 self.note(split, note.as_bytes());
@@ -567,6 +572,15 @@ impl Runner<'_> {
         // A new entry: the one before is done.
         self.end_current(split, offset)?;
         self.not_reached(split, i)?;
+        if self.drain.asked() && !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // Drained: stopped as by a signal, now that an entry is done; the
+            // one make went on to is not journaled, a rerun builds it.
+            self.diag.warn(format_args!(
+                "drained: stopping before {} ({} of {} entries done)",
+                split.entries[i].path, self.started, self.total
+            ));
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         split.next = i + 1;
         let e = &split.entries[i];
         let log_path = self.batch.path(&log_name(&e.path, self.target));

@@ -130,6 +130,37 @@ pub(crate) struct Runner<'a> {
     total: usize,
     /// Set by SIGTERM, SIGINT or SIGHUP: stop make and everything it runs.
     stop: Arc<AtomicBool>,
+    /// A drain was asked (see [`Drain`]): stop when the entry at work is done.
+    drain: Drain,
+}
+
+/// A drain: build-list stops once the entry at work is done, as a stop does
+/// (the entry make went on to is not journaled), leaving the batch to be
+/// resumed.  Asked by SIGUSR1, or by the file `drain` in the spool of the
+/// build-trigger that runs it (`PORTFLOW_SPOOL`), which `build-trigger drain`
+/// makes.
+pub(crate) struct Drain {
+    signal: Arc<AtomicBool>,
+    file: Option<PathBuf>,
+}
+
+/// The file that asks the chains of a spool to drain.
+pub const DRAIN_FILE: &str = "drain";
+
+impl Drain {
+    fn install() -> Result<Drain, Error> {
+        let signal = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&signal))
+            .map_err(Error::system("catch SIGUSR1"))?;
+        let file = std::env::var_os(crate::build_trigger::chain::BATCH_VARS[1])
+            .filter(|s| !s.is_empty())
+            .map(|s| PathBuf::from(s).join(DRAIN_FILE));
+        Ok(Drain { signal, file })
+    }
+
+    pub(crate) fn asked(&self) -> bool {
+        self.signal.load(Ordering::Relaxed) || self.file.as_deref().is_some_and(Path::exists)
+    }
 }
 
 impl Runner<'_> {
@@ -329,11 +360,12 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         started: resumed,
         total: entries.len(),
         stop: Arc::clone(&stop),
+        drain: Drain::install()?,
     };
     let mut rest = &pending[..];
     while !rest.is_empty() {
-        if stop.load(Ordering::Relaxed) {
-            return Err(stopped(&runner.batch.dir));
+        if stop.load(Ordering::Relaxed) || runner.drain.asked() {
+            return Err(stopped(&runner.batch.dir, runner.drain.asked()));
         }
         let n = runner.invocation(rest)?;
         rest = &rest[n.clamp(1, rest.len())..];
@@ -501,10 +533,15 @@ fn catch_stop() -> Result<Arc<AtomicBool>, Error> {
     Ok(stop)
 }
 
-/// The error of a run stopped by a signal.
-pub(crate) fn stopped(dir: &Path) -> Error {
+/// The error of a run stopped by a signal, or drained.
+pub(crate) fn stopped(dir: &Path, drained: bool) -> Error {
+    let how = if drained {
+        "drained: the entries done are journaled"
+    } else {
+        "stopped by a signal; make and what it ran are stopped"
+    };
     Error::Stopped(format!(
-        "stopped by a signal; make and what it ran are stopped: run the batch again to go on ({})",
+        "{how}: run the batch again to go on ({})",
         dir.display()
     ))
 }

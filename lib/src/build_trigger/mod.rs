@@ -66,6 +66,15 @@ pub enum Command {
     Wait(WaitArgs),
     /// Print the batches queued and running, as records.
     Status(StatusArgs),
+    /// Stop serving the spool once the port at work is done; the batch is
+    /// resumed at the next start.
+    Drain(DrainArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub spool: SpoolArg,
 }
 
 /// The spool directory, which every subcommand takes.
@@ -157,5 +166,13 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         Command::Submit(a) => spool::submit(a, diag),
         Command::Wait(a) => spool::wait(a, diag),
         Command::Status(a) => spool::status(a, diag),
+        Command::Drain(a) => {
+            let s = spool::Spool::existing(&a.spool.spool)?;
+            s.ask_drain()?;
+            diag.tty_note(format_args!(
+                "drain asked: the chain stops once its port is done; the next watch or run-once goes on"
+            ));
+            Ok(Exit::Success)
+        }
     }
 }

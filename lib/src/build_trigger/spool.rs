@@ -99,6 +99,26 @@ impl Spool {
         &self.root
     }
 
+    /// The file that asks the spool's chain to drain (see `build-trigger
+    /// drain`): build-list stops once the port at work is done.
+    pub fn drain_file(&self) -> PathBuf {
+        self.root.join(crate::build_list::DRAIN_FILE)
+    }
+
+    pub fn draining(&self) -> bool {
+        self.drain_file().exists()
+    }
+
+    /// Ask for a drain.
+    pub fn ask_drain(&self) -> Result<(), Error> {
+        let p = self.drain_file();
+        crate::atomic::write_atomic(
+            &p,
+            format!("{}\n", crate::time::utc_stamp(SystemTime::now())).as_bytes(),
+        )
+        .map_err(|e| Error::io(&p, e))
+    }
+
     pub fn dir(&self, st: State) -> PathBuf {
         self.root.join(st.as_str())
     }

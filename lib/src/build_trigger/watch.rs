@@ -58,10 +58,19 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
         }
     };
     let stamp = Stamp::new(&chain);
+    if spool.draining() {
+        // This start ends the drain asked before it.
+        let _ = fs::remove_file(spool.drain_file());
+        diag.tty_note(format_args!(
+            "{}: the drain asked before is over: serving the spool again",
+            spool.root().display()
+        ));
+    }
 
     let (ev_tx, ev_rx) = unbounded::<()>();
     // Kept, so that the channel never closes when the watcher goes.
     let _keep = ev_tx.clone();
+    drain_on_sigusr1(&spool, ev_tx.clone())?;
     let _watcher = match rescan {
         Some(every) => watch_new(&spool, ev_tx, every, diag),
         None => None,
@@ -75,6 +84,14 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
             return Ok(Exit::Success);
         }
         while ev_rx.try_recv().is_ok() {}
+        if spool.draining() {
+            diag.warn(format_args!(
+                "{}: drained: {} batch(es) in cur/ and new/ wait for the next start",
+                spool.root().display(),
+                spool.batches(State::Cur)?.len() + spool.batches(State::New)?.len()
+            ));
+            return Ok(Exit::Success);
+        }
         if let Some(every) = rescan {
             if last_retry.elapsed() >= every {
                 deferred.clear();
@@ -94,8 +111,9 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
                 match one(&chain, &spool, &id, &stop, &stamp, diag) {
                     Ok(Some(true)) => tally.done += 1,
                     Ok(Some(false)) => tally.failed += 1,
-                    // Stopped: the batch stays in cur/ for the next start.
-                    Ok(None) => return Ok(Exit::Success),
+                    // Stopped or drained: the batch stays in cur/ for the next
+                    // start (the loop's first checks end the serving).
+                    Ok(None) => continue,
                     Err(e) => {
                         diag.warn(format_args!(
                             "batch {id}: {e}: left in cur/, tried again later"
@@ -133,6 +151,22 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
     } else {
         Exit::Success
     })
+}
+
+/// SIGUSR1 asks for a drain, as `build-trigger drain` does (for rc.d and
+/// kill(1)): the drain file is made at once, whatever the watcher is doing,
+/// and an idle watcher wakes up to it.
+fn drain_on_sigusr1(spool: &Spool, wake: crossbeam_channel::Sender<()>) -> Result<(), Error> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])
+        .map_err(Error::system("catch SIGUSR1"))?;
+    let spool = spool.clone();
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            let _ = spool.ask_drain();
+            let _ = wake.send(());
+        }
+    });
+    Ok(())
 }
 
 /// notify on new/; without it (reported), only the rescans find batches.
@@ -230,7 +264,15 @@ fn one(
     let earlier = keep_earlier_deliveries(spool, id);
     chain::remove_run_files(spool, id);
     let run = chain::run(chain, spool, id, stop, stamp, diag)?;
+    // A stage that drained (exit 75: build-list stopped once its port was
+    // done) leaves the batch in cur/, as a stop does.
+    let drained = spool.draining()
+        && run
+            .stages
+            .iter()
+            .any(|s| s.ended == Some(chain::Ended::Exit(75)));
     let (st, ok) = match run.outcome {
+        _ if drained => return Ok(None),
         Outcome::Stopped => return Ok(None),
         Outcome::Done => (State::Done, true),
         Outcome::Failed(_) => (State::Failed, false),
