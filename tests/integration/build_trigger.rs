@@ -1339,3 +1339,97 @@ fn a_drain_lets_the_port_at_work_finish_and_the_rest_wait() {
     }
     assert!(again.stderr().contains("drained"), "{}", again.stderr());
 }
+
+/// Retry: the failed entries of a finished batch, queued again as a batch of
+/// their own; a port fixed after it failed is built, nothing else is.
+#[test]
+fn retry_builds_the_fixed_port_and_nothing_else() {
+    let c = SampleCopy::new();
+    let w = World::new();
+    let chain = w.chain(
+        "chain",
+        &["clean-env --keep rsync", "build-list", "collect-built"],
+    );
+    let owned = chain_env(&c);
+    let env = borrowed(&owned);
+    let once = |w: &World| {
+        let out = run(
+            "build-trigger",
+            &w.args(
+                "run-once",
+                &["--chain", &chain, "--env", "MACHINE_ARCH=amd64"],
+            ),
+            "",
+            &env,
+        );
+        assert!(matches!(out.code, 0 | 1), "{}", out.stderr);
+    };
+    let input = "{\"kind\":\"batch\",\"v\":1,\"id\":\"rt1\"}\nmisc/plain\ndevel/broken\n";
+    assert_eq!(
+        run("build-trigger", &w.args("submit", &[]), input, &[]).code,
+        0
+    );
+    once(&w);
+    let first = std::fs::read_to_string(w.spool.join("done/rt1.jsonl")).expect("done/rt1");
+    assert!(
+        first.contains(
+            "\"fullpkgpath\":\"devel/broken\",\"target\":\"package\",\"status\":\"failed\""
+        ),
+        "{first}"
+    );
+    let plain = c.packages("all").join("plain-1.0.tgz");
+    let plain_built = std::fs::metadata(&plain)
+        .expect("plain built")
+        .modified()
+        .unwrap();
+
+    // Only failed entries are retried.
+    let bad = run(
+        "build-trigger",
+        &w.args("retry", &["rt1", "misc/plain"]),
+        "",
+        &[],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("misc/plain: not a failed entry of batch rt1 (failed: devel/broken)"),
+        "{}",
+        bad.stderr
+    );
+    // The port is fixed; the retry builds it.
+    std::fs::write(
+        c.tree.join("devel/broken/Makefile"),
+        "COMMENT =\tsample port, fixed\n\nDISTNAME =\tbroken-1.0\nDISTFILES =\n\n\
+         PERMIT_PACKAGE =\tYes\n\n.include <bsd.port.mk>\n\ndo-build:\n\t@echo fixed\n",
+    )
+    .unwrap();
+    let retry = run("build-trigger", &w.args("retry", &["rt1"]), "", &[]);
+    assert_eq!(retry.code, 0, "{}", retry.stderr);
+    let rec = &records(&retry.stdout)[0];
+    assert_eq!(rec["id"], "rt1.retry1");
+    assert_eq!(rec["retry_of"], "rt1");
+    once(&w);
+    let again =
+        std::fs::read_to_string(w.spool.join("done/rt1.retry1.jsonl")).expect("done/rt1.retry1");
+    let builds: Vec<(String, String)> = records(&again)
+        .iter()
+        .filter(|r| r["kind"] == "build")
+        .map(|r| {
+            (
+                r["fullpkgpath"].as_str().unwrap_or("").to_string(),
+                r["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(builds, [("devel/broken".to_string(), "built".to_string())]);
+    assert!(again.contains("\"file\":\"broken-1.0.tgz\""), "{again}");
+    assert_eq!(
+        std::fs::metadata(&plain).unwrap().modified().unwrap(),
+        plain_built,
+        "misc/plain was built again"
+    );
+    // Nothing failed in the retry: nothing to retry of it.
+    let none = run("build-trigger", &w.args("retry", &["rt1.retry1"]), "", &[]);
+    assert_eq!(none.code, 3, "{}", none.stderr);
+}

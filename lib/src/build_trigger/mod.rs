@@ -69,6 +69,22 @@ pub enum Command {
     /// Stop serving the spool once the port at work is done; the batch is
     /// resumed at the next start.
     Drain(DrainArgs),
+    /// Queue the failed entries of a finished batch again, as a batch of its
+    /// own (`<batch>.retryN`); what finished is not built again.
+    Retry(RetryArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// The finished batch.
+    #[arg(value_name = "BATCH")]
+    pub batch: String,
+    /// The failed entries to build again (full pkgpaths); all of them when
+    /// none is named.
+    #[arg(value_name = "PKGPATH")]
+    pub pkgpaths: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -166,6 +182,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         Command::Submit(a) => spool::submit(a, diag),
         Command::Wait(a) => spool::wait(a, diag),
         Command::Status(a) => spool::status(a, diag),
+        Command::Retry(a) => spool::retry(a, diag),
         Command::Drain(a) => {
             let s = spool::Spool::existing(&a.spool.spool)?;
             s.ask_drain()?;

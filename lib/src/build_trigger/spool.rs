@@ -14,10 +14,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::diag::{Diag, Exit};
 use crate::host::check_batch;
 use crate::jsonl::Output;
+use crate::pkgpath::PkgPath;
 use crate::record::{Kind, Record};
 use crate::Error;
 
-use super::{StatusArgs, SubmitArgs, WaitArgs};
+use super::{RetryArgs, StatusArgs, SubmitArgs, WaitArgs};
 
 /// The lock held by the `watch` or `run-once` serving the spool.
 pub const WATCH_LOCK: &str = "watch.lock";
@@ -341,27 +342,112 @@ pub fn submit(a: &SubmitArgs, diag: &Diag) -> Result<Exit, Error> {
     let (rec, body) = batch_file(&input, a.batch.as_deref(), SystemTime::now())?;
     let id = rec.str("id").unwrap_or_default().to_string();
 
-    let (lock, lock_path) = spool.open_lock(SUBMIT_LOCK)?;
-    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-    match spool.state_of(&id) {
-        Some(st) => {
-            if io::stderr().is_terminal() {
-                diag.warn(format_args!(
-                    "batch {id} is already in {}/: not submitted again",
-                    st.as_str()
-                ));
-            }
-        }
-        None => {
-            let tmp = spool
-                .dir(State::Tmp)
-                .join(format!("{id}.{}.jsonl", std::process::id()));
-            let dest = spool.file(State::New, &id);
-            let _ = fs::remove_file(&tmp);
-            crate::atomic::write_via(&tmp, &dest, &body).map_err(|e| Error::io(dest, e))?;
+    if let Some(st) = drop_in(&spool, &id, &body)? {
+        if io::stderr().is_terminal() {
+            diag.warn(format_args!(
+                "batch {id} is already in {}/: not submitted again",
+                st.as_str()
+            ));
         }
     }
-    drop(lock);
+    let mut out = Output::stdout();
+    out.record(&rec)?;
+    out.flush()?;
+    Ok(Exit::Success)
+}
+
+/// Put batch `id` (its file `body`) into new/, atomically, under the submit
+/// lock; when a batch of that id is in the spool already, nothing is done and
+/// its state is returned.
+fn drop_in(spool: &Spool, id: &str, body: &[u8]) -> Result<Option<State>, Error> {
+    let (lock, lock_path) = spool.open_lock(SUBMIT_LOCK)?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    if let Some(st) = spool.state_of(id) {
+        return Ok(Some(st));
+    }
+    let tmp = spool
+        .dir(State::Tmp)
+        .join(format!("{id}.{}.jsonl", std::process::id()));
+    let dest = spool.file(State::New, id);
+    let _ = fs::remove_file(&tmp);
+    crate::atomic::write_via(&tmp, &dest, body).map_err(|e| Error::io(dest, e))?;
+    Ok(None)
+}
+
+/// `retry`: a new batch, `<id>.retryN`, of the failed entries of finished
+/// batch `id` (those named, or all), queued like a submitted one; what
+/// finished is not built again.  Prints its batch record.
+pub fn retry(a: &RetryArgs, diag: &Diag) -> Result<Exit, Error> {
+    check_batch(&a.batch)?;
+    let spool = Spool::existing(&a.spool.spool)?;
+    let id = a.batch.as_str();
+    let st = match spool.state_of(id) {
+        Some(st @ (State::Done | State::Failed)) => st,
+        Some(st) => {
+            return Err(Error::Usage(format!(
+                "batch {id} is in {}/: not finished, nothing to retry yet",
+                st.as_str()
+            )))
+        }
+        None => {
+            return Err(Error::Usage(format!(
+                "no batch {id} in {}",
+                spool.root().display()
+            )))
+        }
+    };
+    let path = spool.file(st, id);
+    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut failed: Vec<String> = Vec::new();
+    for r in text.lines().filter_map(|l| Record::parse(l).ok()) {
+        if r.is_package_build() && r.word("status") == Some(crate::record::BuildStatus::Failed) {
+            if let Some(p) = r.str("fullpkgpath").and_then(|p| PkgPath::parse(p).ok()) {
+                let p = p.to_string();
+                if !failed.contains(&p) {
+                    failed.push(p);
+                }
+            }
+        }
+    }
+    let mut chosen = Vec::new();
+    for given in &a.pkgpaths {
+        let p = PkgPath::parse(given)
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .to_string();
+        if !failed.contains(&p) {
+            return Err(Error::Usage(format!(
+                "{given}: not a failed entry of batch {id} (failed: {})",
+                if failed.is_empty() {
+                    "none".to_string()
+                } else {
+                    failed.join(", ")
+                }
+            )));
+        }
+        if !chosen.contains(&p) {
+            chosen.push(p);
+        }
+    }
+    if a.pkgpaths.is_empty() {
+        chosen = failed;
+    }
+    if chosen.is_empty() {
+        diag.tty_note(format_args!(
+            "batch {id}: no failed entry: nothing to retry"
+        ));
+        return Ok(Exit::NothingToDo);
+    }
+    let new = (1..)
+        .map(|n| format!("{id}.retry{n}"))
+        .find(|n| spool.state_of(n).is_none())
+        .unwrap_or_default();
+    check_batch(&new)?;
+    let mut head = Record::new(Kind::Batch);
+    head.set("id", new.as_str());
+    head.set("retry_of", id);
+    let input = format!("{}\n{}\n", head.to_line(), chosen.join("\n"));
+    let (rec, body) = batch_file(input.as_bytes(), None, SystemTime::now())?;
+    drop_in(&spool, &new, &body)?;
     let mut out = Output::stdout();
     out.record(&rec)?;
     out.flush()?;
