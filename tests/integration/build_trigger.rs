@@ -1433,3 +1433,40 @@ fn retry_builds_the_fixed_port_and_nothing_else() {
     let none = run("build-trigger", &w.args("retry", &["rt1.retry1"]), "", &[]);
     assert_eq!(none.code, 3, "{}", none.stderr);
 }
+
+/// Finished batches older than --keep-days are removed from done/ and
+/// failed/ (records and logs) when the spool is served; newer ones stay.
+#[test]
+fn old_finished_batches_are_pruned() {
+    let w = World::new();
+    let chain = w.chain("chain", &["cat"]);
+    let batch = |id: &str| format!("{{\"kind\":\"batch\",\"v\":1,\"id\":\"{id}\"}}\n");
+    write_files(
+        &w.spool,
+        &[
+            ("done/old1.jsonl", &batch("old1")),
+            ("done/old1.log", "==> 1 cat: exit status 0\n"),
+            ("failed/old2.jsonl", &batch("old2")),
+            ("done/new1.jsonl", &batch("new1")),
+            ("new/q1.jsonl", &batch("q1")),
+        ],
+    );
+    for f in ["done/old1.jsonl", "done/old1.log", "failed/old2.jsonl"] {
+        let st = Command::new("touch")
+            .args(["-d", "40 days ago"])
+            .arg(w.spool.join(f))
+            .status()
+            .expect("touch");
+        assert!(st.success());
+    }
+    let out = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &chain, "--keep-days", "30"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let done: Vec<String> = w.files("done").into_iter().collect();
+    assert_eq!(done, ["new1.jsonl", "q1.jsonl"]);
+    assert!(w.files("failed").is_empty(), "{:?}", w.files("failed"));
+}

@@ -1334,3 +1334,42 @@ fn check_finds_and_names_each_problem() {
         out.stdout
     );
 }
+
+/// Batch directories of work_dir older than keep_days are removed at the
+/// start of a run; newer ones, and directories that are no batch's, stay.
+#[test]
+fn old_batch_directories_are_pruned() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    let config = small_config(tp, "[\"true\"]", "keep_days = 30\n");
+    let work = tp.join("work");
+    let list = |id: &str| format!("{{\"kind\":\"batch\",\"v\":1,\"id\":\"{id}\"}}\nnet/curl\n");
+    write_files(
+        &work,
+        &[
+            (
+                "20251001-000000-aaaaaaaa/list.jsonl",
+                &list("20251001-000000-aaaaaaaa"),
+            ),
+            (
+                "20261201-000000-bbbbbbbb/list.jsonl",
+                &list("20261201-000000-bbbbbbbb"),
+            ),
+            // Not a batch's: its list names another.
+            ("notes/list.jsonl", &list("x")),
+        ],
+    );
+    for d in ["20251001-000000-aaaaaaaa", "notes"] {
+        let st = Command::new("touch")
+            .args(["-d", "40 days ago"])
+            .arg(work.join(d))
+            .status()
+            .expect("touch");
+        assert!(st.success());
+    }
+    let out = coordinator(&["run", "--config", &s(&config)]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(!work.join("20251001-000000-aaaaaaaa").exists());
+    assert!(work.join("20261201-000000-bbbbbbbb/list.jsonl").is_file());
+    assert!(work.join("notes/list.jsonl").is_file());
+}

@@ -109,6 +109,10 @@ pub struct ChainArgs {
     /// The chain file: one stage a line.
     #[arg(long, value_name = "FILE", default_value_os_t = default_chain())]
     pub chain: PathBuf,
+    /// Remove the finished batches of done/ and failed/ (their records and
+    /// logs) older than DAYS days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub keep_days: u32,
     /// Set a variable in the environment of the stages, and for ${KEY} in the
     /// chain file (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]

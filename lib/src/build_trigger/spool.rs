@@ -186,6 +186,31 @@ impl Spool {
         Ok(v)
     }
 
+    /// Remove the batches of done/ and failed/ (`<id>.jsonl`, `<id>.log`)
+    /// finished more than `days` days ago; how many.
+    pub fn prune(&self, days: u32) -> Result<usize, Error> {
+        let max_age = Duration::from_secs(u64::from(days) * 86_400);
+        let now = SystemTime::now();
+        let mut n = 0;
+        for st in [State::Done, State::Failed] {
+            for (id, t) in self.batches(st)? {
+                if now.duration_since(t).unwrap_or_default() <= max_age {
+                    continue;
+                }
+                for name in [format!("{id}.jsonl"), format!("{id}.log")] {
+                    let p = self.dir(st).join(name);
+                    match fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(&p, e)),
+                    }
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     fn open_lock(&self, name: &str) -> Result<(File, PathBuf), Error> {
         let p = self.root.join(name);
         let f = crate::error::open_lock_file(&p)?;

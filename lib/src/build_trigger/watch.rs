@@ -76,6 +76,12 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
         None => None,
     };
 
+    let prune = |diag: &Diag| {
+        if let Err(e) = spool.prune(args.keep_days) {
+            diag.warn(format_args!("old batches not removed: {e}"));
+        }
+    };
+    prune(diag);
     let mut deferred: HashSet<String> = HashSet::new();
     let mut tally = Tally::default();
     let mut last_retry = Instant::now();
@@ -108,7 +114,11 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
                     deferred.insert(id);
                     continue;
                 }
-                match one(&chain, &spool, &id, &stop, &stamp, diag) {
+                let ran = one(&chain, &spool, &id, &stop, &stamp, diag);
+                if matches!(ran, Ok(Some(_))) {
+                    prune(diag);
+                }
+                match ran {
                     Ok(Some(true)) => tally.done += 1,
                     Ok(Some(false)) => tally.failed += 1,
                     // Stopped or drained: the batch stays in cur/ for the next

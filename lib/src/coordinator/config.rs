@@ -21,6 +21,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/portflow.conf";
 pub const DEFAULT_PORTS_DIR: &str = "/usr/ports";
 /// The default deadline of a target.
 pub const DEFAULT_DEADLINE: &str = "12h";
+/// How many days the batch directories of work_dir are kept.
+pub const DEFAULT_KEEP_DAYS: u32 = 30;
 /// The build-trigger program run on a target when none is configured.
 pub const BUILD_TRIGGER: &str = "build-trigger";
 
@@ -36,6 +38,7 @@ struct Raw {
     exclude: Vec<Spanned<String>>,
     work_dir: Spanned<String>,
     prefetch: Option<bool>,
+    keep_days: Option<u32>,
     #[serde(default)]
     env: BTreeMap<Spanned<String>, Spanned<String>>,
     mail: Option<Spanned<RawMail>>,
@@ -136,6 +139,8 @@ pub struct Config {
     pub exclude: Vec<String>,
     pub work_dir: PathBuf,
     pub prefetch: bool,
+    /// Batch directories of work_dir older than this many days are removed.
+    pub keep_days: u32,
     pub env: Vec<(String, String)>,
     pub mail: Mail,
     pub targets: Vec<Target>,
@@ -260,6 +265,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
         exclude,
         work_dir,
         prefetch: raw.prefetch.unwrap_or(true),
+        keep_days: raw.keep_days.unwrap_or(DEFAULT_KEEP_DAYS),
         env,
         mail,
         targets,

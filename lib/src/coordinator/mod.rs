@@ -189,6 +189,43 @@ impl<'a> Coordinator<'a> {
         self.diag.progress(msg);
     }
 
+    /// Remove the batch directories of work_dir last changed more than
+    /// `keep_days` days ago; never the one running, never a directory that is
+    /// no batch's (a valid id, a list that opens with its batch record).
+    fn prune(&self, st: &State) {
+        let work = &self.cfg.work_dir;
+        let max_age = std::time::Duration::from_secs(u64::from(self.cfg.keep_days) * 86_400);
+        let now = std::time::SystemTime::now();
+        let running = st.running.as_ref().map(|r| r.id.as_str());
+        for e in fs::read_dir(work).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let Some(id) = name.to_str() else { continue };
+            if Some(id) == running || crate::host::check_batch(id).is_err() {
+                continue;
+            }
+            let dir = e.path();
+            // Its list opens with the batch record of its name.
+            let is_batch = fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+                && fs::read_to_string(dir.join(list::LIST))
+                    .ok()
+                    .and_then(|t| t.lines().next().and_then(|l| Record::parse(l).ok()))
+                    .is_some_and(|r| r.is(crate::record::Kind::Batch) && r.str("id") == Some(id));
+            let old = fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > max_age);
+            if is_batch && old {
+                if let Err(err) = fs::remove_dir_all(&dir) {
+                    self.diag.warn(format_args!(
+                        "{}: old batch not removed: {err}",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+    }
+
     fn run(&self, force: bool, repeat: bool) -> Result<Exit, Error> {
         let work = &self.cfg.work_dir;
         fs::create_dir_all(work).map_err(|e| Error::io(work, e))?;
@@ -211,6 +248,7 @@ impl<'a> Coordinator<'a> {
         let _ = writeln!(&lock, "{}", std::process::id());
 
         let mut st = State::load(work)?;
+        self.prune(&st);
         let mut result: Option<Exit> = None;
         let combine = |r: &mut Option<Exit>, e: Exit| {
             *r = Some(match *r {
