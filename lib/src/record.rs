@@ -353,6 +353,20 @@ words! {
 }
 
 words! {
+    /// Where in the build of an entry make was when it failed (a failed
+    /// `build` record's `phase`), from the lines bsd.port.mk prints.
+    pub enum Phase {
+        Fetch = "fetch",
+        Checksum = "checksum",
+        Depends = "depends",
+        /// Extract, patch, configure, build.
+        Build = "build",
+        Fake = "fake",
+        Package = "package",
+    }
+}
+
+words! {
     /// What happened to a file rsync-list handed to rsync.
     pub enum TransferStatus {
         Sent = "sent",

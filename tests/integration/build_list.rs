@@ -242,6 +242,17 @@ net/curl
         assert!(!String::from_utf8_lossy(&text).contains("reboot"));
     }
     assert_eq!(make_runs(&dir), 1);
+    // A failed entry says where make was: its do-build failed.
+    let failed: Vec<&Value> = rest
+        .iter()
+        .filter(|r| r["kind"] == "build" && r["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["phase"], "build", "{:?}", failed[0]);
+    assert!(rest
+        .iter()
+        .filter(|r| r["status"] != "failed")
+        .all(|r| r.get("phase").is_none()));
     // The journal: every finished entry once, as written.
     let journal = journal_lines(&dir);
     let written: Vec<&Value> = rest.iter().filter(|r| r["kind"] == "build").collect();

@@ -1238,7 +1238,7 @@ fn summary_mail_ignored_entries_are_shown_and_no_alarm() {
         + &rec(
             "build",
             json!({"fullpkgpath": "lang/fasm", "target": "package", "status": "failed",
-                   "reason": "error", "arch": "i386", "tail": ["boom"]}),
+                   "reason": "error", "phase": "fetch", "arch": "i386", "tail": ["boom"]}),
         );
     let out = run(
         "summary-mail",
@@ -1247,8 +1247,9 @@ fn summary_mail_ignored_entries_are_shown_and_no_alarm() {
         &[],
     );
     assert_eq!(out.code, 4, "{}", out.stderr);
+    // With the phase make was in.
     assert_eq!(
         section(&out.stdout, "Failed builds:"),
-        ["i386\tlang/fasm (error)"]
+        ["i386\tlang/fasm (error, in fetch)"]
     );
 }

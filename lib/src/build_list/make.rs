@@ -16,7 +16,7 @@ use super::batch::{self, log_name};
 use super::{Entry, Runner, Status};
 use crate::ports::{broken_dependency, created_package, header, SubdirList};
 use crate::proc::Supervised;
-use crate::record::{BuildTarget, Reason};
+use crate::record::{BuildTarget, Phase, Reason};
 use crate::Error;
 
 /// How long the output pipe may stay open after make exited (a process make
@@ -66,7 +66,36 @@ pub(crate) struct EntryScan {
     ignored: Option<String>,
     /// The package files its output says were made (`Create <path>`), its
     /// dependencies' included, by file name.
-    created: Vec<String>,
+    pub(crate) created: Vec<String>,
+    /// The phase the last of bsd.port.mk's lines named.
+    pub(crate) phase: Option<Phase>,
+}
+
+/// The phase a line of bsd.port.mk starts (`===>  Building for curl-8.9.1`,
+/// `>> Fetch http://...`, `>> Checksum mismatch for ...`).
+pub(crate) fn phase_of(line: &str) -> Option<Phase> {
+    const MARKS: &[(&str, Phase)] = &[
+        ("===>  Checking files for ", Phase::Fetch),
+        (">> Fetch ", Phase::Fetch),
+        (">> (SHA256) ", Phase::Checksum),
+        (">> Checksum mismatch", Phase::Checksum),
+        (">> No checksum", Phase::Checksum),
+        ("===>  Verifying dependency ", Phase::Depends),
+        ("===>  Verifying install for ", Phase::Depends),
+        ("===>  Extracting for ", Phase::Build),
+        ("===>  Patching for ", Phase::Build),
+        ("===>  Configuring for ", Phase::Build),
+        ("===>  Building for ", Phase::Build),
+        ("===>  Faking installation for ", Phase::Fake),
+        ("===>  Building package for ", Phase::Package),
+    ];
+    if line.starts_with("===>  ") && line.contains(" depends on: ") {
+        return Some(Phase::Depends);
+    }
+    MARKS
+        .iter()
+        .find(|(m, _)| line.starts_with(m))
+        .map(|(_, p)| *p)
 }
 
 impl EntryScan {
@@ -74,6 +103,9 @@ impl EntryScan {
     /// the line that says make did the work (`===>  Building package for `).
     pub(crate) fn see(&mut self, text: &[u8], work_line: &[u8]) {
         let line = std::str::from_utf8(text).ok();
+        if let Some(p) = line.and_then(phase_of) {
+            self.phase = Some(p);
+        }
         if text.starts_with(work_line) {
             self.did_work = true;
         } else if let Some(name) = line.and_then(created_package) {
@@ -448,7 +480,7 @@ impl Runner<'_> {
                     Some(Reason::Timeout.as_str()),
                     &path,
                     0.0,
-                    &[],
+                    &EntryScan::default(),
                 )?;
                 return Ok(1);
             }
@@ -479,7 +511,7 @@ impl Runner<'_> {
         }
         let seconds = cur.start.elapsed().as_secs_f64();
         self.close_log(&mut cur);
-        self.finish(e, st, reason, &cur.log_path, seconds, &scan.created)?;
+        self.finish(e, st, reason, &cur.log_path, seconds, &scan)?;
         if timed_out || !status.success() {
             return Ok(cur.index + 1);
         }
@@ -558,7 +590,7 @@ impl Runner<'_> {
                 Some(Reason::NonExistent.as_str()),
                 &log_path,
                 0.0,
-                &[],
+                &EntryScan::default(),
             )?;
             return Ok(());
         }
@@ -617,7 +649,7 @@ impl Runner<'_> {
             };
             let seconds = c.start.elapsed().as_secs_f64();
             self.close_log(&mut c);
-            self.finish(e, st, reason, &c.log_path, seconds, &scan.created)?;
+            self.finish(e, st, reason, &c.log_path, seconds, &scan)?;
         }
         Ok(())
     }
@@ -683,6 +715,45 @@ impl Runner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phases() {
+        for (line, phase) in [
+            ("===>  Checking files for curl-7.74.0", Some(Phase::Fetch)),
+            (
+                ">> Fetch https://curl.se/download/curl-7.74.0.tar.xz",
+                Some(Phase::Fetch),
+            ),
+            (">> (SHA256) curl-7.74.0.tar.xz: OK", Some(Phase::Checksum)),
+            (
+                ">> Checksum mismatch for curl-7.74.0.tar.xz. (sha256)",
+                Some(Phase::Checksum),
+            ),
+            (
+                "===>  curl-7.74.0 depends on: nghttp2-* -> nghttp2-1.42.0",
+                Some(Phase::Depends),
+            ),
+            (
+                "===>  Verifying install for nghttp2-* in www/nghttp2",
+                Some(Phase::Depends),
+            ),
+            ("===>  Extracting for curl-7.74.0", Some(Phase::Build)),
+            ("===>  Configuring for curl-7.74.0", Some(Phase::Build)),
+            ("===>  Building for curl-7.74.0", Some(Phase::Build)),
+            (
+                "===>  Faking installation for curl-7.74.0",
+                Some(Phase::Fake),
+            ),
+            (
+                "===>  Building package for curl-7.74.0",
+                Some(Phase::Package),
+            ),
+            ("===> net/curl", None),
+            ("cc -O2 -c lib/url.c", None),
+        ] {
+            assert_eq!(phase_of(line), phase, "{line}");
+        }
+    }
     use crate::ports::{broken_dependency, header, problem_entries};
 
     /// Split recorded output at its `===> <entry>` headers and scan each entry as

@@ -172,11 +172,14 @@ impl Runner<'_> {
         reason: Option<&str>,
         log: &Path,
         seconds: f64,
-        created: &[String],
+        scan: &make::EntryScan,
     ) -> Result<(), Error> {
         let mut r = build_record(self.host, self.target, e, status, reason, log, seconds);
-        if !created.is_empty() {
-            r.set("created", created);
+        if !scan.created.is_empty() {
+            r.set("created", scan.created.as_slice());
+        }
+        if let (Status::Failed, Some(p)) = (status, scan.phase) {
+            r.set("phase", p);
         }
         if status == Status::Failed {
             // The end of the log travels in the record: whoever reads it (the
@@ -203,7 +206,14 @@ impl Runner<'_> {
     }
 
     fn finish_skipped(&mut self, e: &Entry, reason: Reason, log: &Path) -> Result<(), Error> {
-        self.finish(e, Status::Skipped, Some(reason.as_str()), log, 0.0, &[])
+        self.finish(
+            e,
+            Status::Skipped,
+            Some(reason.as_str()),
+            log,
+            0.0,
+            &make::EntryScan::default(),
+        )
     }
 
     fn progress(&self, entry: &str, since: Instant) {

@@ -160,6 +160,7 @@ impl Gather {
         let target = opt_str(r, "target")?.unwrap_or(BuildTarget::Package.as_str());
         let package = target == BuildTarget::Package.as_str();
         let reason = opt_str(r, "reason")?.map(one_line);
+        let phase = opt_str(r, "phase")?.map(one_line);
         let log = opt_str(r, "log")?.map(str::to_string);
         let tail = log_tail(r)?;
         let arch = self.arch(r)?;
@@ -184,6 +185,7 @@ impl Gather {
                 fullpkgpath: full,
                 target,
                 reason,
+                phase,
                 log,
                 tail,
                 log_error: None,
@@ -583,6 +585,10 @@ pub struct FailedBuild {
     pub target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Where in the build make was (fetch, checksum, depends, build, fake,
+    /// package).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
     /// The last lines of the log.
@@ -740,12 +746,12 @@ impl Summary {
     /// not finish, removed ports.
     fn what_went_wrong(&self, w: &mut String) {
         section(w, "Failed builds:", &self.failed, |f| {
-            format!(
-                "{}\t{}{}",
-                f.arch,
-                f.fullpkgpath,
-                note(&f.reason, &f.target)
-            )
+            let why = match (&f.reason, &f.phase) {
+                (Some(r), Some(p)) => Some(format!("{r}, in {p}")),
+                (None, Some(p)) => Some(format!("in {p}")),
+                (r, None) => r.clone(),
+            };
+            format!("{}\t{}{}", f.arch, f.fullpkgpath, note(&why, &f.target))
         });
         let not_built = |s: &Skipped| {
             format!(
