@@ -1253,3 +1253,45 @@ fn summary_mail_ignored_entries_are_shown_and_no_alarm() {
         ["i386\tlang/fasm (error, in fetch)"]
     );
 }
+
+/// Clean-ups a build host could not do, and how long each target took.
+#[test]
+fn summary_mail_clean_failures_and_build_times() {
+    let mut input = rec("port", json!({"pkgpath": "net/curl"}));
+    input += &rec(
+        "clean",
+        json!({"action": "pkg_add", "target": "rsync--", "status": "failed",
+               "message": "exit status 1: Can't find rsync--", "arch": "amd64"}),
+    );
+    input += &rec(
+        "clean",
+        json!({"action": "wipe", "target": "/usr/obj/ports", "status": "done", "arch": "amd64"}),
+    );
+    input += &rec(
+        "package",
+        json!({"file": "curl-8.9.1.tgz", "arch": "amd64"}),
+    );
+    input += &rec(
+        "target",
+        json!({"name": "amd64", "arch": "amd64", "status": "done", "seconds": 4980.2}),
+    );
+    input += &rec(
+        "target",
+        json!({"name": "i386-fast", "arch": "i386", "status": "timeout", "seconds": 36000}),
+    );
+    let out = run(
+        "summary-mail",
+        &["--print", "--from", FROM, "--to", TO1],
+        &input,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        section(&out.stdout, "Clean-ups that failed (build hosts):"),
+        ["amd64\tpkg_add rsync--: exit status 1: Can't find rsync--"]
+    );
+    assert_eq!(
+        section(&out.stdout, "Build times:"),
+        ["amd64: done in 1h 23m", "i386-fast (i386): timeout in 10h"]
+    );
+}

@@ -36,6 +36,10 @@ pub struct Gather {
     skipped: Vec<Skipped>,
     ignored: Vec<Skipped>,
     targets: Vec<TargetLost>,
+    /// `arch<TAB>action target: message` of each clean-up that failed.
+    clean_failures: Vec<String>,
+    /// `target: status in duration` of each target.
+    times: Vec<String>,
     notices: Vec<Notice>,
     removed: BTreeSet<String>,
     changes: BTreeMap<String, Change>,
@@ -92,7 +96,8 @@ impl Gather {
             Some(Kind::Transfer) => self.add_transfer(r),
             Some(Kind::Target) => self.add_target(r),
             // clean, mail, spool, and kinds this version does not know.
-            Some(Kind::Clean | Kind::Mail | Kind::Spool) | None => Ok(()),
+            Some(Kind::Clean) => self.add_clean(r),
+            Some(Kind::Mail | Kind::Spool) | None => Ok(()),
         }
     }
 
@@ -244,6 +249,28 @@ impl Gather {
         Ok(())
     }
 
+    /// A clean-up action that failed (clean-env): listed.
+    fn add_clean(&mut self, r: &Record) -> Result<(), RecordError> {
+        if r.word("status") != Some(crate::record::CleanStatus::Failed) {
+            return Ok(());
+        }
+        let action = one_line(r.require_str("action")?);
+        let target = one_line(r.require_str("target")?);
+        let message = opt_str(r, "message")?.map(one_line);
+        let arch = self.arch(r)?;
+        self.something = true;
+        let key = format!("clean\0{arch}\0{action}\0{target}");
+        if self.seen.insert(key) {
+            let mut line = format!("{arch}\t{action} {target}");
+            if let Some(m) = message {
+                line.push_str(": ");
+                line.push_str(&m);
+            }
+            self.clean_failures.push(line);
+        }
+        Ok(())
+    }
+
     fn add_target(&mut self, r: &Record) -> Result<(), RecordError> {
         let name = one_line(r.require_str("name")?);
         let status: TargetStatus = r.require_word("status")?;
@@ -258,6 +285,19 @@ impl Gather {
         let message = opt_str(r, "message")?.map(one_line);
         if let Some(a) = &tarch {
             self.arches.insert(a.clone());
+        }
+        if let Some(s) = seconds {
+            let key = format!("time\0{name}");
+            if self.seen.insert(key) {
+                let who = match &tarch {
+                    Some(a) if *a != name => format!("{name} ({a})"),
+                    _ => name.clone(),
+                };
+                self.times.push(format!(
+                    "{who}: {status} in {}",
+                    crate::time::show_duration(std::time::Duration::from_secs(s.round() as u64))
+                ));
+            }
         }
         if status == TargetStatus::Done {
             return Ok(());
@@ -449,6 +489,8 @@ impl Gather {
             skipped: self.skipped,
             ignored: self.ignored,
             targets: self.targets,
+            clean_failures: self.clean_failures,
+            times: self.times,
             removed: self.removed.into_iter().collect(),
             notices,
             changes,
@@ -654,6 +696,10 @@ pub struct Summary {
     /// Entries make will not build on that host (BROKEN, ONLY_FOR_ARCHS, IGNORE).
     pub ignored: Vec<Skipped>,
     pub targets: Vec<TargetLost>,
+    /// Clean-ups of a build host that failed (clean-env).
+    pub clean_failures: Vec<String>,
+    /// How long each target took.
+    pub times: Vec<String>,
     pub removed: Vec<String>,
     pub notices: Vec<Notice>,
     pub changes: Vec<String>,
@@ -791,9 +837,16 @@ impl Summary {
             }
             line
         });
+        section(
+            w,
+            "Clean-ups that failed (build hosts):",
+            &self.clean_failures,
+            |l| l.clone(),
+        );
         section(w, "Ports removed (not built):", &self.removed, |r| {
             r.clone()
         });
+        section(w, "Build times:", &self.times, |l| l.clone());
     }
 
     fn notices(&self, w: &mut String) {
