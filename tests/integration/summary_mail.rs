@@ -1295,3 +1295,70 @@ fn summary_mail_clean_failures_and_build_times() {
         ["amd64: done in 1h 23m", "i386-fast (i386): timeout in 10h"]
     );
 }
+
+/// With --history, a failure is NEW or STILL FAILING since the batch it first
+/// failed in, and what the last batch of an arch failed and this one built is
+/// listed as fixed.
+#[test]
+fn summary_mail_history_new_still_failing_fixed() {
+    let t = tempfile::tempdir().unwrap();
+    let history = t.path().join("history.json");
+    let batch = |id: &str, builds: &[(&str, &str)]| {
+        let mut input = rec("batch", json!({"id": id}));
+        for (p, status) in builds {
+            input += &rec(
+                "build",
+                json!({"fullpkgpath": p, "target": "package", "status": status,
+                       "reason": if *status == "failed" { "error" } else { "" },
+                       "arch": "amd64", "tail": []}),
+            );
+        }
+        input += &rec("package", json!({"file": "plain-1.0.tgz", "arch": "amd64"}));
+        let out = run(
+            "summary-mail",
+            &[
+                "--print",
+                "--from",
+                FROM,
+                "--to",
+                TO1,
+                "--history",
+                s(&history),
+            ],
+            &input,
+            &[],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    let m1 = batch("b1", &[("net/curl", "failed"), ("misc/plain", "built")]);
+    assert_eq!(
+        section(&m1, "Failed builds:"),
+        ["amd64\tnet/curl (error) NEW"]
+    );
+    let m2 = batch(
+        "b2",
+        &[
+            ("net/curl", "failed"),
+            ("devel/x", "failed"),
+            ("misc/plain", "up-to-date"),
+        ],
+    );
+    assert_eq!(
+        section(&m2, "Failed builds:"),
+        [
+            "amd64\tnet/curl (error) STILL FAILING since batch b1",
+            "amd64\tdevel/x (error) NEW"
+        ]
+    );
+    assert!(section(&m2, "Fixed since the last batch:").is_empty());
+    let m3 = batch("b3", &[("net/curl", "built"), ("devel/x", "failed")]);
+    assert_eq!(
+        section(&m3, "Fixed since the last batch:"),
+        ["amd64\tnet/curl (failing since batch b1)"]
+    );
+    assert_eq!(
+        section(&m3, "Failed builds:"),
+        ["amd64\tdevel/x (error) STILL FAILING since batch b2"]
+    );
+}

@@ -20,6 +20,9 @@ pub const MAIL_TEXT: &str = "mail.txt";
 /// kept: found without `mail.jsonl`, a run stopped while the mail was handed
 /// over, and it may have gone out.
 pub const HANDOVER: &str = "mail.handover";
+/// The failures of each arch's last batch (summary-mail --history): NEW,
+/// STILL FAILING, fixed.
+pub const HISTORY: &str = "history.json";
 /// Where the mail of such a batch is put instead of being sent again.
 pub const UNSENT: &str = "mail.unsent";
 
@@ -238,6 +241,7 @@ fn mail_command(
         }
     }
     cmd.arg("--outbox").arg(&mail.outbox);
+    cmd.arg("--history").arg(c.cfg.work_dir.join(HISTORY));
     let changes = b.path(list::CHANGES);
     if fs::metadata(&changes).is_ok_and(|m| m.len() > 0) {
         cmd.arg("--changes").arg(&changes);

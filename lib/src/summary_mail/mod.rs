@@ -10,6 +10,7 @@
 //! the chain: it does not repeat the records it read, and writes one `mail`
 //! record.
 
+mod history;
 mod summary;
 
 use std::collections::BTreeSet;
@@ -27,6 +28,7 @@ use crate::mail::{self, Flushed, Mail, SmtpServer, TlsMode, Transport, SENDMAIL}
 use crate::record::{Kind, Level, MailStatus, Record};
 use crate::Error;
 
+pub use history::History;
 pub use summary::{change_line, stem, Gather, Options, Summary};
 
 pub const TOOL: &str = "summary-mail";
@@ -83,6 +85,10 @@ pub struct Args {
     /// Show this file (cvs update output) as the changes, verbatim.
     #[arg(long, value_name = "FILE")]
     pub changes: Option<PathBuf>,
+    /// Keep the failures of each arch's last batch in FILE: a failure is then
+    /// NEW or STILL FAILING since a batch, and what was fixed is listed.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
     /// Also write the summary to FILE as one JSON object.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -206,7 +212,15 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     }
     let batch = gather.batch().map(str::to_string);
 
-    let summary = summarize(args, gather, diag);
+    let mut summary = summarize(args, gather, diag);
+    let history = match &args.history {
+        Some(p) => {
+            let mut h = History::load(p)?;
+            h.apply(&mut summary);
+            Some((p, h))
+        }
+        None => None,
+    };
     let subject = if summary.alarm {
         &args.alarm_subject
     } else {
@@ -217,6 +231,11 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     // The transport, then the outbox when it failed.
     let (mut record, went) = deliver(&setup, &mail, diag)?;
     let (saved, lost) = (went == Went::Saved, went == Went::Lost);
+    if let (Some((p, h)), false) = (&history, lost) {
+        if let Err(e) = h.save(p) {
+            diag.error(format_args!("--history: {e}"));
+        }
+    }
     if let Some(b) = &batch {
         record.set("batch", b.as_str());
     }

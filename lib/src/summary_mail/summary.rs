@@ -22,6 +22,10 @@ pub struct Gather {
     source: Option<String>,
     /// Entries listed to build: full pkgpaths of port records and of package builds.
     listed: BTreeSet<String>,
+    /// (arch, full pkgpath) of the package builds that ended well.
+    ok_builds: BTreeSet<(String, String)>,
+    /// Arches with a package build record.
+    built_arches: BTreeSet<String>,
     /// Entries make ignores on some host (BROKEN, ONLY_FOR_ARCHS, IGNORE) ...
     ignored_paths: BTreeSet<String>,
     /// ... and entries a host built, found up to date, failed or skipped.
@@ -170,6 +174,10 @@ impl Gather {
         let tail = log_tail(r)?;
         let arch = self.arch(r)?;
         if package {
+            self.built_arches.insert(arch.clone());
+            if matches!(status, BuildStatus::Built | BuildStatus::UpToDate) {
+                self.ok_builds.insert((arch.clone(), full.clone()));
+            }
             self.listed.insert(full.clone());
             if status == BuildStatus::Ignored {
                 self.ignored_paths.insert(full.clone());
@@ -191,6 +199,8 @@ impl Gather {
                 target,
                 reason,
                 phase,
+                since: None,
+                new: None,
                 log,
                 tail,
                 log_error: None,
@@ -491,6 +501,9 @@ impl Gather {
             targets: self.targets,
             clean_failures: self.clean_failures,
             times: self.times,
+            ok_builds: self.ok_builds,
+            built_arches: self.built_arches,
+            fixed: Vec::new(),
             removed: self.removed.into_iter().collect(),
             notices,
             changes,
@@ -631,6 +644,11 @@ pub struct FailedBuild {
     /// package).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// With a history: failing since this batch, and whether that is this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
     /// The last lines of the log.
@@ -700,6 +718,13 @@ pub struct Summary {
     pub clean_failures: Vec<String>,
     /// How long each target took.
     pub times: Vec<String>,
+    #[serde(skip)]
+    pub ok_builds: BTreeSet<(String, String)>,
+    #[serde(skip)]
+    pub built_arches: BTreeSet<String>,
+    /// With a history: `arch<TAB>pkgpath (failing since batch B)` of what the
+    /// last batch of the arch failed and this one built.
+    pub fixed: Vec<String>,
     pub removed: Vec<String>,
     pub notices: Vec<Notice>,
     pub changes: Vec<String>,
@@ -797,8 +822,19 @@ impl Summary {
                 (None, Some(p)) => Some(format!("in {p}")),
                 (r, None) => r.clone(),
             };
-            format!("{}\t{}{}", f.arch, f.fullpkgpath, note(&why, &f.target))
+            let history = match (&f.new, &f.since) {
+                (Some(true), _) => " NEW".to_string(),
+                (Some(false), Some(b)) => format!(" STILL FAILING since batch {b}"),
+                _ => String::new(),
+            };
+            format!(
+                "{}\t{}{}{history}",
+                f.arch,
+                f.fullpkgpath,
+                note(&why, &f.target)
+            )
         });
+        section(w, "Fixed since the last batch:", &self.fixed, |l| l.clone());
         let not_built = |s: &Skipped| {
             format!(
                 "{}\t{}{}",
