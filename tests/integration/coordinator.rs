@@ -583,6 +583,13 @@ fn three_targets_one_mail_then_a_host_dies() {
         assert_eq!(sent, files.len(), "{}: {recs:?}", h.arch);
     }
     let mail = records(&b.join("mail.jsonl"));
+    // The failures of each arch's batch are kept for the next mail.
+    let history: Value =
+        serde_json::from_str(&fs::read_to_string(w.work.join("history.json")).expect("history"))
+            .expect("history JSON");
+    for h in &w.hosts {
+        assert!(history["arches"][h.arch].is_object(), "{history}");
+    }
     assert_eq!(mail[0]["status"], "sent");
     assert!(b.join("summary.jsonl").is_file() && b.join("summary.json").is_file());
 
