@@ -1029,3 +1029,119 @@ fn sigterm_stops_make_too_and_the_rerun_goes_on() {
         ]
     );
 }
+
+/// The live view, in a real terminal (tmux): entry n of N, the pkgpath and
+/// its phase, the time at it, the failures so far and the time left as an
+/// earlier batch took; an error on its own line, never glued to it; under
+/// cron (no terminal), nothing on stderr when all is well.
+#[test]
+fn the_live_view_in_a_terminal_and_nothing_under_cron() {
+    require("tmux", "tmux");
+    let c = SampleCopy::new();
+    let logs = c.dir.path().join("logs");
+    let mut env = makesyspath(&c);
+    env.push(("SLOW_SECONDS", "4"));
+    // An earlier batch, not on a terminal: nothing on stderr.
+    let earlier = run(
+        "build-list",
+        &with(
+            flags(&c, &logs),
+            &["--batch", "earlier", "--also", "devel/slow"],
+        ),
+        "misc/plain\n",
+        &env,
+    );
+    assert_eq!(earlier.code, 0, "{}", earlier.stderr);
+    assert_eq!(earlier.stderr, "", "cron gets nothing when all is well");
+
+    // The next batch in a terminal: devel/slow (built again: --also), then
+    // devel/broken, which fails.
+    let tmp = c.dir.path();
+    let script = tmp.join("live.sh");
+    let mut text = String::from("#!/bin/sh\n");
+    for (k, v) in &env {
+        text.push_str(&format!("export {k}='{v}'\n"));
+    }
+    let args: Vec<String> = with(
+        flags(&c, &logs),
+        &["--batch", "live", "--also", "devel/slow"],
+    )
+    .iter()
+    .map(|a| format!("'{a}'"))
+    .collect();
+    text.push_str(&format!(
+        "printf 'misc/plain\\ndevel/broken\\n' | '{}' {} > '{}'\necho \"exit $?\"\nsleep 60\n",
+        bin("build-list").display(),
+        args.join(" "),
+        tmp.join("out.jsonl").display()
+    ));
+    write_script(&script, &text);
+    let sock = tmp.join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "live",
+        "-x",
+        "150",
+        "-y",
+        "20",
+        &script.display().to_string(),
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "live"]).stdout).into_owned()
+    };
+    let start = Instant::now();
+    let mut seen = String::new();
+    while start.elapsed() < Duration::from_secs(30) {
+        seen = screen();
+        if seen.contains("devel/slow (build)") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let line = seen
+        .lines()
+        .find(|l| l.contains("devel/slow (build)"))
+        .unwrap_or_else(|| panic!("no live line:\n{seen}"))
+        .to_string();
+    assert!(
+        line.starts_with("build-list: 3 of 3: devel/slow (build) 0:0"),
+        "{line}"
+    );
+    // devel/broken failed before it; devel/slow took 4 s in the earlier batch.
+    assert!(line.contains(", 1 failed, about 0:0"), "{line}");
+    assert!(line.trim_end().ends_with(" left"), "{line}");
+    // The end: the failure on a line of its own, the progress line gone.
+    let start = Instant::now();
+    while !screen().contains("exit ") && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let end = screen();
+    let _ = tmux(&["kill-server"]);
+    let lines: Vec<&str> = end.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("build-list: devel/broken: failed (error), log ")),
+        "{end}"
+    );
+    assert!(lines.iter().any(|l| *l == "exit 1"), "{end}");
+    assert!(
+        lines.iter().all(|l| !l.contains(" of 3: ")),
+        "a progress line was left:\n{end}"
+    );
+}

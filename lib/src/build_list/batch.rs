@@ -293,6 +293,41 @@ fn take_from_orphan(dir: &Path, make_lock: &File, id: &str, diag: &Diag) -> Resu
     }
 }
 
+/// How long each entry took to build (`built` records) in the journals of the
+/// last `n` batches under `root` but `current`, the newest first: the time
+/// left a terminal is shown.  Unreadable journals and lines are passed over.
+pub fn earlier_seconds(root: &Path, current: &str, n: usize) -> HashMap<String, f64> {
+    let mut dirs: Vec<(SystemTime, PathBuf)> = fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_str() != Some(current))
+        .filter_map(|e| {
+            let j = e.path().join(JOURNAL);
+            let t = fs::metadata(&j).and_then(|m| m.modified()).ok()?;
+            Some((t, j))
+        })
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
+    let mut seconds = HashMap::new();
+    for (_, j) in dirs.into_iter().take(n) {
+        let Ok(text) = fs::read_to_string(&j) else {
+            continue;
+        };
+        for r in text.lines().filter_map(|l| Record::parse(l).ok()) {
+            if r.is(Kind::Build) && r.word("status") == Some(crate::record::BuildStatus::Built) {
+                if let (Some(p), Some(s)) = (
+                    r.str("fullpkgpath"),
+                    r.get("seconds").and_then(|v| v.as_f64()),
+                ) {
+                    seconds.entry(p.to_string()).or_insert(s);
+                }
+            }
+        }
+    }
+    seconds
+}
+
 /// Remove the log directories under `root` of batches whose journal was last
 /// written more than `days` days ago; never `current`, never one whose build-list
 /// still runs, never a directory without a journal and a lock file (not ours).

@@ -435,7 +435,7 @@ impl Runner<'_> {
                 make.kill();
             }
             if let Some(c) = &split.cur {
-                self.progress(&split.entries[c.index].path, c.start);
+                self.progress(&split.entries[c.index].path, c.start, c.scan.phase);
             }
         }
         if !split.carry.is_empty() {
@@ -632,7 +632,7 @@ impl Runner<'_> {
             scan: EntryScan::default(),
         });
         self.started += 1;
-        self.progress(&e.path, Instant::now());
+        self.progress(&e.path, Instant::now(), None);
         self.write(split, line);
         Ok(())
     }

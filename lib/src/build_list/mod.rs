@@ -14,7 +14,7 @@
 pub(crate) mod batch;
 mod make;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,6 +132,12 @@ pub(crate) struct Runner<'a> {
     stop: Arc<AtomicBool>,
     /// A drain was asked (see [`Drain`]): stop when the entry at work is done.
     drain: Drain,
+    /// Entries failed so far, for the progress line.
+    failed: usize,
+    /// The entries not finished yet, and how long each took in earlier
+    /// batches: the time left.
+    left: HashSet<String>,
+    earlier: HashMap<String, f64>,
 }
 
 /// A drain: build-list stops once the entry at work is done, as a stop does
@@ -174,6 +180,10 @@ impl Runner<'_> {
         seconds: f64,
         scan: &make::EntryScan,
     ) -> Result<(), Error> {
+        self.left.remove(&e.path);
+        if status == Status::Failed {
+            self.failed += 1;
+        }
         let mut r = build_record(self.host, self.target, e, status, reason, log, seconds);
         if !scan.created.is_empty() {
             r.set("created", scan.created.as_slice());
@@ -216,17 +226,43 @@ impl Runner<'_> {
         )
     }
 
-    fn progress(&self, entry: &str, since: Instant) {
-        if self.ticking {
-            let s = since.elapsed().as_secs();
-            self.diag.progress(format_args!(
-                "{} of {}: {entry} {}:{:02}",
-                self.started,
-                self.total,
-                s / 60,
-                s % 60
-            ));
+    /// The progress line of a terminal: entry n of N, the pkgpath and its
+    /// phase, how long it has been at it, the failures so far, and the time
+    /// left as earlier batches took.
+    fn progress(&self, entry: &str, since: Instant, phase: Option<crate::record::Phase>) {
+        if !self.ticking {
+            return;
         }
+        let elapsed = since.elapsed().as_secs_f64();
+        let mut line = format!("{} of {}: {entry}", self.started, self.total);
+        if let Some(p) = phase {
+            line.push_str(&format!(" ({p})"));
+        }
+        line.push_str(&format!(" {}", clock(elapsed)));
+        if self.failed > 0 {
+            line.push_str(&format!(", {} failed", self.failed));
+        }
+        if let Some(left) = self.time_left(entry, elapsed) {
+            line.push_str(&format!(", about {} left", clock(left)));
+        }
+        self.diag.progress(line);
+    }
+
+    /// The time the entries not finished need, as earlier batches took them
+    /// (the mean of those for one never built before); none without history.
+    fn time_left(&self, current: &str, elapsed: f64) -> Option<f64> {
+        if self.earlier.is_empty() {
+            return None;
+        }
+        let mean = self.earlier.values().sum::<f64>() / self.earlier.len() as f64;
+        let est = |p: &str| self.earlier.get(p).copied().unwrap_or(mean);
+        let rest: f64 = self
+            .left
+            .iter()
+            .filter(|p| p.as_str() != current)
+            .map(|p| est(p))
+            .sum();
+        Some(rest + (est(current) - elapsed).max(0.0))
     }
 }
 
@@ -371,6 +407,13 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         total: entries.len(),
         stop: Arc::clone(&stop),
         drain: Drain::install()?,
+        failed: 0,
+        left: pending.iter().map(|e| e.path.clone()).collect(),
+        earlier: if std::io::stderr().is_terminal() {
+            batch::earlier_seconds(&log_root, &id, 5)
+        } else {
+            HashMap::new()
+        },
     };
     let mut rest = &pending[..];
     while !rest.is_empty() {
@@ -541,6 +584,16 @@ fn catch_stop() -> Result<Arc<AtomicBool>, Error> {
             .map_err(Error::system("catch SIGTERM, SIGINT and SIGHUP"))?;
     }
     Ok(stop)
+}
+
+/// `m:ss`, or `h:mm:ss` from an hour on.
+fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// The error of a run stopped by a signal, or drained.
