@@ -1139,7 +1139,7 @@ fn the_live_view_in_a_terminal_and_nothing_under_cron() {
             .any(|l| l.starts_with("build-list: devel/broken: failed (error), log ")),
         "{end}"
     );
-    assert!(lines.iter().any(|l| *l == "exit 1"), "{end}");
+    assert!(lines.contains(&"exit 1"), "{end}");
     assert!(
         lines.iter().all(|l| !l.contains(" of 3: ")),
         "a progress line was left:\n{end}"
