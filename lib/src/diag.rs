@@ -62,6 +62,18 @@ struct Shared {
     tty: bool,
     /// A progress line is on the terminal, without its newline.
     on_line: AtomicBool,
+    /// The syslog socket every message also goes to (see [`Diag::syslog`]).
+    syslog: std::sync::OnceLock<std::os::unix::net::UnixDatagram>,
+}
+
+/// The syslog socket: `/dev/log`, or the one PORTFLOW_SYSLOG_SOCKET names.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
+
+/// How grave a message is, for syslog (facility daemon).
+#[derive(Clone, Copy)]
+enum Grade {
+    Err = 3,
+    Warning = 4,
 }
 
 impl Diag {
@@ -71,15 +83,34 @@ impl Diag {
             errors: AtomicUsize::new(0),
             tty: std::io::stderr().is_terminal(),
             on_line: AtomicBool::new(false),
+            syslog: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// From now on every message also goes to syslog(3), facility daemon, as
+    /// `tool[pid]: message` (for a daemon that has no terminal: rc.d(8)).
+    /// Nothing happens when there is no syslog socket.
+    pub fn syslog(&self) {
+        let path =
+            std::env::var_os("PORTFLOW_SYSLOG_SOCKET").unwrap_or_else(|| SYSLOG_SOCKET.into());
+        if let Ok(s) = std::os::unix::net::UnixDatagram::unbound() {
+            if s.connect(&path).is_ok() {
+                let _ = self.0.syslog.set(s);
+            }
+        }
     }
 
     pub fn tool(&self) -> &'static str {
         self.0.tool
     }
 
-    /// `tool: message` on a line of its own.
-    fn say(&self, msg: fmt::Arguments<'_>) {
+    /// `tool: message` on a line of its own, and to syslog when it is on.
+    fn say(&self, grade: Grade, msg: fmt::Arguments<'_>) {
+        if let Some(s) = self.0.syslog.get() {
+            let pri = 3 * 8 + grade as u8;
+            let line = format!("<{pri}>{}[{}]: {msg}", self.0.tool, std::process::id());
+            let _ = s.send(line.as_bytes());
+        }
         let mut e = std::io::stderr().lock();
         if self.0.on_line.swap(false, Ordering::Relaxed) {
             let _ = write!(e, "\r\x1b[K");
@@ -90,24 +121,24 @@ impl Diag {
     /// An error about one input line: reported, counted, and the tool goes on.
     pub fn error_at(&self, loc: &Loc, msg: impl fmt::Display) {
         self.0.errors.fetch_add(1, Ordering::Relaxed);
-        self.say(format_args!("{loc}: {msg}"));
+        self.say(Grade::Err, format_args!("{loc}: {msg}"));
     }
 
     /// An error not tied to a line: reported and counted.
     pub fn error(&self, msg: impl fmt::Display) {
         self.0.errors.fetch_add(1, Ordering::Relaxed);
-        self.say(format_args!("{msg}"));
+        self.say(Grade::Err, format_args!("{msg}"));
     }
 
     /// A warning: reported, not counted.
     pub fn warn(&self, msg: impl fmt::Display) {
-        self.say(format_args!("{msg}"));
+        self.say(Grade::Warning, format_args!("{msg}"));
     }
 
     /// Said to a person at a terminal only; nothing under cron.
     pub fn tty_note(&self, msg: impl fmt::Display) {
         if self.0.tty {
-            self.say(format_args!("{msg}"));
+            self.say(Grade::Warning, format_args!("{msg}"));
         }
     }
 
@@ -145,7 +176,7 @@ impl Diag {
             Ok(code) => code.into(),
             Err(Error::BrokenPipe) => Exit::Success.into(),
             Err(e) => {
-                self.say(format_args!("{e}"));
+                self.say(Grade::Err, format_args!("{e}"));
                 e.exit().into()
             }
         }

@@ -1470,3 +1470,40 @@ fn old_finished_batches_are_pruned() {
     assert_eq!(done, ["new1.jsonl", "q1.jsonl"]);
     assert!(w.files("failed").is_empty(), "{:?}", w.files("failed"));
 }
+
+/// Without a terminal (rc.d), build-trigger's messages also go to syslog,
+/// facility daemon, as `build-trigger[pid]: message` (to the socket of a
+/// syslogd the test plays).
+#[test]
+fn without_a_terminal_messages_go_to_syslog_too() {
+    let w = World::new();
+    let sock = w.dir.path().join("log");
+    let log = std::os::unix::net::UnixDatagram::bind(&sock).expect("bind the log socket");
+    log.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let chain = w.chain("chain", &["cat", "@/stage.sh 2"]);
+    assert_eq!(w.submit("sl1", "net/curl\n").code, 0);
+    let sock_s = sock.display().to_string();
+    let out = run(
+        "build-trigger",
+        &w.args("run-once", &["--chain", &chain]),
+        "",
+        &[("PORTFLOW_SYSLOG_SOCKET", sock_s.as_str())],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let mut buf = [0u8; 4096];
+    let n = log.recv(&mut buf).expect("a message on the log socket");
+    let msg = String::from_utf8_lossy(&buf[..n]);
+    // daemon.warning: <28>
+    assert!(msg.starts_with("<28>build-trigger["), "{msg}");
+    assert!(
+        msg.contains("]: batch sl1: stage 2 of 2, stage.sh, failed"),
+        "{msg}"
+    );
+    // The same on stderr.
+    assert!(
+        out.stderr
+            .contains("batch sl1: stage 2 of 2, stage.sh, failed"),
+        "{}",
+        out.stderr
+    );
+}

@@ -180,6 +180,12 @@ pub fn main() -> std::process::ExitCode {
 }
 
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
+    // A watcher without a terminal (rc.d) also tells syslog.
+    if matches!(args.command, Command::Watch(_) | Command::RunOnce(_))
+        && !std::io::IsTerminal::is_terminal(&std::io::stderr())
+    {
+        diag.syslog();
+    }
     match &args.command {
         Command::Watch(a) => watch::serve(&a.chain, Some(a.rescan), diag),
         Command::RunOnce(a) => watch::serve(&a.chain, None, diag),
