@@ -1040,7 +1040,7 @@ fn the_live_view_in_a_terminal_and_nothing_under_cron() {
     let c = SampleCopy::new();
     let logs = c.dir.path().join("logs");
     let mut env = makesyspath(&c);
-    env.push(("SLOW_SECONDS", "4"));
+    env.push(("SLOW_SECONDS", "2"));
     // An earlier batch, not on a terminal: nothing on stderr.
     let earlier = run(
         "build-list",
@@ -1122,7 +1122,7 @@ fn the_live_view_in_a_terminal_and_nothing_under_cron() {
         line.starts_with("build-list: 3 of 3: devel/slow (build) 0:0"),
         "{line}"
     );
-    // devel/broken failed before it; devel/slow took 4 s in the earlier batch.
+    // devel/broken failed before it; devel/slow took 2 s in the earlier batch.
     assert!(line.contains(", 1 failed, about 0:0"), "{line}");
     assert!(line.trim_end().ends_with(" left"), "{line}");
     // The end: the failure on a line of its own, the progress line gone.
