@@ -949,8 +949,8 @@ fn a_rerun_keeps_what_the_interrupted_run_delivered() {
 /// build-trigger killed with SIGKILL at a random moment of each and started
 /// again.  For every batch, the files its mail lists as sent are exactly the
 /// files that reached its signing directory, whichever run delivered them.
-/// Three build hosts (each its own tree, spool and signing directory) take
-/// ten batches each, side by side.
+/// Five build hosts (each its own tree, spool and signing directory) take
+/// six batches each, side by side.
 #[test]
 fn thirty_random_kills_every_mail_matches_the_signing_directory() {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -964,9 +964,9 @@ fn thirty_random_kills_every_mail_matches_the_signing_directory() {
     let kills: Vec<u64> = (0..30).map(|_| next() % 1800).collect();
     let killed_mid_chain: usize = std::thread::scope(|scope| {
         let hosts: Vec<_> = kills
-            .chunks(10)
+            .chunks(6)
             .enumerate()
-            .map(|(h, kills)| scope.spawn(move || kill_batches(h * 10, kills)))
+            .map(|(h, kills)| scope.spawn(move || kill_batches(h * 6, kills)))
             .collect();
         hosts
             .into_iter()
