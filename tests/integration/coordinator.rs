@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::smtpd::Smtpd;
 use crate::sshd::Sshd;
@@ -1379,4 +1379,85 @@ fn old_batch_directories_are_pruned() {
     assert!(!work.join("20251001-000000-aaaaaaaa").exists());
     assert!(work.join("20261201-000000-bbbbbbbb/list.jsonl").is_file());
     assert!(work.join("notes/list.jsonl").is_file());
+}
+
+/// `status`: every target's spool at once, each record stamped with its
+/// target; a target whose spool cannot be read is an error notice; a table on
+/// a terminal.
+#[test]
+fn status_of_every_target() {
+    require("script", "bsdutils");
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    let config = small_config(tp, "[\"true\"]", "");
+    let text = fs::read_to_string(&config).unwrap()
+        + &format!(
+            "\n[[target]]\nname = \"i386\"\narch = \"i386\"\nspool = \"{}\"\n",
+            s(&tp.join("nospool"))
+        );
+    fs::write(&config, text).unwrap();
+    let spool = tp.join("spool");
+    let sub = run(
+        "build-trigger",
+        &["submit", "--spool", &s(&spool), "--batch", "q1"],
+        "net/curl\n",
+        &[],
+    );
+    assert_eq!(sub.code, 0, "{}", sub.stderr);
+    let out = coordinator(&["status", "--config", &s(&config)]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let recs = records_of(&out.stdout);
+    assert_eq!(recs.len(), 2, "{}", out.stdout);
+    assert_eq!(
+        (
+            &recs[0]["kind"],
+            &recs[0]["batch"],
+            &recs[0]["state"],
+            &recs[0]["target"]
+        ),
+        (
+            &json!("spool"),
+            &json!("q1"),
+            &json!("new"),
+            &json!("amd64")
+        )
+    );
+    assert_eq!(recs[1]["kind"], "notice");
+    assert_eq!(recs[1]["target"], "i386");
+    assert!(
+        recs[1]["message"].as_str().unwrap().contains("not a spool"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("build-coordinator: target i386: "),
+        "{}",
+        out.stderr
+    );
+    // On a terminal: a table.
+    let cmd = format!(
+        "PATH='{}' '{}' status --config '{}'",
+        test_path(),
+        bin("build-coordinator").display(),
+        s(&config)
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script");
+    let screen = String::from_utf8_lossy(&tty.stdout).replace('\r', "");
+    let lines: Vec<&str> = screen.lines().collect();
+    // (The error line, on stderr, shares the terminal.)
+    let head = lines
+        .iter()
+        .position(|l| l.starts_with("TARGET  BATCH"))
+        .unwrap_or_else(|| panic!("no table:\n{screen}"));
+    assert!(lines[head + 1].starts_with("amd64   q1 "), "{screen}");
+    assert!(lines[head + 2].starts_with("i386: "), "{screen}");
+}
+
+fn records_of(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect()
 }

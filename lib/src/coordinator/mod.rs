@@ -24,6 +24,7 @@ mod fanout;
 mod list;
 mod report;
 mod state;
+mod status;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{IsTerminal, Write};
@@ -59,6 +60,19 @@ pub enum Cmd {
     /// Check the configuration file, then what it names (paths, programs,
     /// sqlports, the delta's revisions, the mail, every target): a line each.
     Check(CheckArgs),
+    /// Every target's spool at once (build-trigger status there, over ssh as a
+    /// run reaches it): a table on a terminal, records otherwise.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// The configuration file, portflow.conf(5).
+    #[arg(long, short = 'c', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Records (JSON Lines) even on a terminal.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -90,6 +104,10 @@ pub fn main() -> std::process::ExitCode {
 
 pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
     match &args.command {
+        Cmd::Status(a) => {
+            let cfg = config::load(&a.config)?;
+            status::status(&cfg, a.json, diag)
+        }
         Cmd::Check(c) => {
             let cfg = config::load(&c.config)?;
             if c.file {

@@ -1,0 +1,130 @@
+//! `build-coordinator status`: every target's spool at once, as
+//! `build-trigger status` tells it there (over ssh as a run reaches the
+//! host), each record stamped with its target.
+
+use std::io::IsTerminal;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::config::Config;
+use super::fanout::{on_target, trigger_program};
+use crate::diag::{Diag, Exit};
+use crate::jsonl::Output;
+use crate::proc::Supervised;
+use crate::record::{Kind, Level, Record};
+use crate::Error;
+
+/// How long one target may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn status(cfg: &Config, json: bool, diag: &Diag) -> Result<Exit, Error> {
+    let mut records = Vec::new();
+    let mut failed = 0;
+    for t in &cfg.targets {
+        let spool = t.spool.to_string_lossy().into_owned();
+        let prog = trigger_program(t);
+        let mut cmd = on_target(t, &prog, &["status", "--spool", &spool, "--json"]);
+        cmd.envs(cfg.env.iter().map(|(k, v)| (k, v)));
+        match answer(cmd) {
+            Ok(text) => {
+                for l in text.lines() {
+                    if let Ok(mut r) = Record::parse(l) {
+                        r.set("target", t.name.as_str());
+                        records.push(r);
+                    }
+                }
+            }
+            Err(m) => {
+                failed += 1;
+                diag.error(format_args!("target {}: {m}", t.name));
+                let mut n = Record::notice(super::TOOL, Level::Error, m);
+                n.set("target", t.name.as_str());
+                records.push(n);
+            }
+        }
+    }
+    let mut out = Output::stdout();
+    if !json && std::io::stdout().is_terminal() {
+        out.line(table(&records, SystemTime::now()).trim_end())?;
+    } else {
+        for r in &records {
+            out.record(r)?;
+        }
+    }
+    out.flush()?;
+    Ok(diag.finish(if failed > 0 {
+        Exit::Failed
+    } else {
+        Exit::Success
+    }))
+}
+
+/// Its standard output, or why there is none.
+fn answer(mut cmd: std::process::Command) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let prog = cmd.get_program().to_string_lossy().into_owned();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("{prog}: cannot run it: {e}"))?;
+    let mut child = Supervised::new(child, true);
+    let (out, err) = (
+        child.child_mut().stdout.take(),
+        child.child_mut().stderr.take(),
+    );
+    let o = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = out {
+            let _ = r.read_to_string(&mut s);
+        }
+        s
+    });
+    let e = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = err {
+            let _ = r.read_to_string(&mut s);
+        }
+        s
+    });
+    let st = child
+        .wait_until(Some(Instant::now() + TIMEOUT), || false)
+        .map_err(|e| format!("{prog}: {e}"))?;
+    let (o, e) = (o.join().unwrap_or_default(), e.join().unwrap_or_default());
+    match st {
+        Some(st) if st.success() => Ok(o),
+        Some(st) => Err(format!("{prog}: {st}: {}", crate::tail::short(&e, 2))),
+        None => Err(format!("{prog}: no answer in {}s", TIMEOUT.as_secs())),
+    }
+}
+
+/// A line per batch of every target (the target's first), with what
+/// `build-trigger status` shows; a target that did not answer says why.
+fn table(records: &[Record], now: SystemTime) -> String {
+    let mut text = String::new();
+    let mut rows: Vec<Record> = Vec::new();
+    for r in records {
+        if r.is(Kind::Notice) {
+            text.push_str(&format!(
+                "{}: {}\n",
+                r.str("target").unwrap_or("?"),
+                r.str("message").unwrap_or("")
+            ));
+        } else {
+            rows.push(r.clone());
+        }
+    }
+    let batches = crate::build_trigger::spool::table(&rows, now);
+    let targets: Vec<&str> = std::iter::once("TARGET")
+        .chain(rows.iter().map(|r| r.str("target").unwrap_or("?")))
+        .collect();
+    let w = targets.iter().map(|t| t.chars().count()).max().unwrap_or(6);
+    let mut t = String::new();
+    for (target, line) in targets.iter().zip(batches.lines()) {
+        t.push_str(&format!("{target:<w$}  {line}\n"));
+    }
+    t + &text
+}
