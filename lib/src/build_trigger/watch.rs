@@ -35,12 +35,11 @@ struct Tally {
     failed: usize,
 }
 
-/// Serve the spool: `watch` with the rescan period, `run-once` without.
-pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<Exit, Error> {
-    let spool = Spool::open(&args.spool.spool)?;
-    let chain = Chain::load(&args.chain, &args.env)?;
-    let stop = Stop::install()?;
-    let _lock = match spool.lock_watch()? {
+/// The lock of the spool's server, or `None` when another one holds it (said
+/// by `watch`, and by `run-once` on a terminal).  This start ends a drain
+/// asked before it.
+fn take_spool(spool: &Spool, watching: bool, diag: &Diag) -> Result<Option<fs::File>, Error> {
+    let lock = match spool.lock_watch()? {
         Ok(l) => l,
         Err(pid) => {
             let who = if pid.is_empty() {
@@ -48,24 +47,34 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
             } else {
                 format!(" (pid {pid})")
             };
-            if rescan.is_some() || std::io::stderr().is_terminal() {
+            if watching || std::io::stderr().is_terminal() {
                 diag.warn(format_args!(
                     "another build-trigger{who} serves {}: not starting",
                     spool.root().display()
                 ));
             }
-            return Ok(Exit::TempFail);
+            return Ok(None);
         }
     };
-    let stamp = Stamp::new(&chain);
     if spool.draining() {
-        // This start ends the drain asked before it.
         let _ = fs::remove_file(spool.drain_file());
         diag.tty_note(format_args!(
             "{}: the drain asked before is over: serving the spool again",
             spool.root().display()
         ));
     }
+    Ok(Some(lock))
+}
+
+/// Serve the spool: `watch` with the rescan period, `run-once` without.
+pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<Exit, Error> {
+    let spool = Spool::open(&args.spool.spool)?;
+    let chain = Chain::load(&args.chain, &args.env)?;
+    let stop = Stop::install()?;
+    let Some(_lock) = take_spool(&spool, rescan.is_some(), diag)? else {
+        return Ok(Exit::TempFail);
+    };
+    let stamp = Stamp::new(&chain);
 
     let (ev_tx, ev_rx) = unbounded::<()>();
     // Kept, so that the channel never closes when the watcher goes.
