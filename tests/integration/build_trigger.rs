@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::fixture::SampleCopy;
 use crate::support::*;
@@ -1273,6 +1273,16 @@ fn a_drain_lets_the_port_at_work_finish_and_the_rest_wait() {
         std::fs::read_to_string(logs.join("devel@slow.log"))
             .is_ok_and(|t| t.contains("slow: second 1 of 3"))
     });
+    // status tells the entry at work, as build-list publishes it.
+    let st = run("build-trigger", &w.args("status", &[]), "", &[]);
+    let at = &records(&st.stdout)[0];
+    assert_eq!(
+        (&at["batch"], &at["entry"], &at["n"], &at["of"]),
+        (&json!("dr1"), &json!("devel/slow"), &json!(1), &json!(3)),
+        "{}\n{:?}",
+        st.stdout,
+        w.files("cur")
+    );
     let drain = run("build-trigger", &w.args("drain", &[]), "", &[]);
     assert_eq!(drain.code, 0, "{}", drain.stderr);
     let start = Instant::now();
@@ -1326,6 +1336,7 @@ fn a_drain_lets_the_port_at_work_finish_and_the_rest_wait() {
     assert!(done.contains("\"file\":\"slow-1.0.tgz\""), "{done}");
     assert!(done.contains("\"file\":\"plain-1.0.tgz\""), "{done}");
     assert!(!w.spool.join("drain").exists());
+    assert!(w.files("cur").is_empty(), "{:?}", w.files("cur"));
 
     // SIGUSR1 (rc.d, kill) asks the same.
     assert!(signal("USR1", &again.pid()), "kill -USR1");

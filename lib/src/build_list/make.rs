@@ -632,6 +632,7 @@ impl Runner<'_> {
             scan: EntryScan::default(),
         });
         self.started += 1;
+        self.publish(&e.path);
         self.progress(&e.path, Instant::now(), None);
         self.write(split, line);
         Ok(())

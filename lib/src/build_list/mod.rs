@@ -138,6 +138,21 @@ pub(crate) struct Runner<'a> {
     /// batches: the time left.
     left: HashSet<String>,
     earlier: HashMap<String, f64>,
+    /// Where the entry at work is told, for `build-trigger status`.
+    published: Option<PathBuf>,
+}
+
+/// Under build-trigger (PORTFLOW_SPOOL, PORTFLOW_BATCH naming this batch):
+/// `cur/<batch>.progress` of its spool, where `build-trigger status` reads the
+/// entry at work.
+fn published_progress(id: &str) -> Option<PathBuf> {
+    let [batch_var, spool_var] = crate::build_trigger::chain::BATCH_VARS;
+    let spool = std::env::var_os(spool_var).filter(|s| !s.is_empty())?;
+    (std::env::var(batch_var).ok()? == id).then(|| {
+        PathBuf::from(spool)
+            .join("cur")
+            .join(format!("{id}.progress"))
+    })
 }
 
 /// A drain: build-list stops once the entry at work is done, as a stop does
@@ -224,6 +239,18 @@ impl Runner<'_> {
             0.0,
             &make::EntryScan::default(),
         )
+    }
+
+    /// Tell build-trigger's status the entry at work (best effort).
+    fn publish(&self, entry: &str) {
+        if let Some(p) = &self.published {
+            let mut r = Record::new(Kind::Spool);
+            r.set("entry", entry);
+            r.set("n", self.started);
+            r.set("of", self.total);
+            r.set("failures", self.failed);
+            let _ = crate::atomic::write_atomic(p, format!("{}\n", r.to_line()).as_bytes());
+        }
     }
 
     /// The progress line of a terminal: entry n of N, the pkgpath and its
@@ -414,6 +441,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         } else {
             HashMap::new()
         },
+        published: published_progress(&id),
     };
     let mut rest = &pending[..];
     while !rest.is_empty() {

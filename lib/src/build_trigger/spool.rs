@@ -556,6 +556,18 @@ fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
             r
         });
     r.set("state", State::Cur.as_str());
+    // The entry build-list is at (cur/<id>.progress, which it writes).
+    let progress = spool.dir(State::Cur).join(format!("{id}.progress"));
+    if let Some(p) = fs::read_to_string(&progress)
+        .ok()
+        .and_then(|t| Record::parse(t.trim()).ok())
+    {
+        for k in ["entry", "n", "of", "failures"] {
+            if let Some(v) = p.get(k) {
+                r.set(k, v.clone());
+            }
+        }
+    }
     r
 }
 
@@ -625,6 +637,7 @@ pub fn table(records: &[Record], now: SystemTime) -> String {
         "BATCH".to_string(),
         "STATE".into(),
         "STAGE".into(),
+        "ENTRY".into(),
         "SINCE".into(),
         "HEARTBEAT".into(),
     ]];
@@ -645,10 +658,24 @@ pub fn table(records: &[Record], now: SystemTime) -> String {
                 )
             })
             .unwrap_or_else(|| "-".into());
-        rows.push([s("batch"), state, s("stage"), s("since"), heartbeat]);
+        let entry = match (r.str("entry"), r.get("n"), r.get("of")) {
+            (Some(e), Some(n), Some(of)) => {
+                let failed = r
+                    .get("failures")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                let mut c = format!("{n}/{of} {e}");
+                if failed > 0 {
+                    c.push_str(&format!(" ({failed} failed)"));
+                }
+                c
+            }
+            _ => "-".into(),
+        };
+        rows.push([s("batch"), state, s("stage"), entry, s("since"), heartbeat]);
     }
     let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..5).map(width).collect();
+    let widths: Vec<usize> = (0..6).map(width).collect();
     let mut text = String::new();
     for row in &rows {
         let mut line = String::new();
@@ -673,7 +700,7 @@ mod tests {
     fn status_table() {
         let now = UNIX_EPOCH + Duration::from_secs(1_795_000_100);
         let recs: Vec<Record> = [
-            r#"{"kind":"spool","v":1,"batch":"b1","state":"cur","since":"2026-11-18T11:06:00Z","stage":"build-list","heartbeat":"2026-11-18T11:08:10Z","running":true}"#,
+            r#"{"kind":"spool","v":1,"batch":"b1","state":"cur","since":"2026-11-18T11:06:00Z","stage":"build-list","heartbeat":"2026-11-18T11:08:10Z","running":true,"entry":"net/curl","n":3,"of":12,"failures":1}"#,
             r#"{"kind":"spool","v":1,"batch":"b-longer-2","state":"cur","since":"2026-11-18T11:00:00Z","running":false}"#,
             r#"{"kind":"notice","v":1,"tool":"build-trigger","level":"warning","message":"x"}"#,
             r#"{"kind":"spool","v":1,"batch":"b3","state":"new","since":"2026-11-18T11:07:00Z"}"#,
@@ -683,10 +710,10 @@ mod tests {
         .collect();
         assert_eq!(
             table(&recs, now),
-            "BATCH       STATE          STAGE       SINCE                 HEARTBEAT\n\
-             b1          cur            build-list  2026-11-18T11:06:00Z  10s ago\n\
-             b-longer-2  cur (stopped)  -           2026-11-18T11:00:00Z  -\n\
-             b3          new            -           2026-11-18T11:07:00Z  -\n"
+            "BATCH       STATE          STAGE       ENTRY                     SINCE                 HEARTBEAT\n\
+             b1          cur            build-list  3/12 net/curl (1 failed)  2026-11-18T11:06:00Z  10s ago\n\
+             b-longer-2  cur (stopped)  -           -                         2026-11-18T11:00:00Z  -\n\
+             b3          new            -           -                         2026-11-18T11:07:00Z  -\n"
         );
     }
 

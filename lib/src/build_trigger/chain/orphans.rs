@@ -119,7 +119,7 @@ pub fn remove_run_files(spool: &Spool, id: &str) {
     for (_, p) in stderr_files(spool, id) {
         let _ = fs::remove_file(p);
     }
-    for ext in ["out", "status", "status.tmp", "delivered.tmp"] {
+    for ext in ["out", "status", "status.tmp", "delivered.tmp", "progress"] {
         let _ = fs::remove_file(cur.join(format!("{id}.{ext}")));
     }
 }
