@@ -138,6 +138,53 @@ impl Drop for Supervised {
     }
 }
 
+/// Run `cmd` (no standard input; its output and errors read whole) in a
+/// process group of its own, within `timeout` (past it, killed with its
+/// group): how it ended, its standard output and error; or why it could not
+/// be run, or that it did not answer.
+pub fn output_within(
+    mut cmd: std::process::Command,
+    timeout: Duration,
+) -> Result<(ExitStatus, String, String), String> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let prog = cmd.get_program().to_string_lossy().into_owned();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("{prog}: cannot run it: {e}"))?;
+    let mut child = Supervised::new(child, true);
+    fn reader<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    }
+    let out = reader(child.child_mut().stdout.take());
+    let err = reader(child.child_mut().stderr.take());
+    let st = child
+        .wait_until(Some(Instant::now() + timeout), || false)
+        .map_err(|e| format!("{prog}: {e}"))?;
+    let (o, e) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    match st {
+        Some(st) => Ok((st, o, e)),
+        None => Err(format!(
+            "{prog}: no answer in {}s: killed",
+            timeout.as_secs()
+        )),
+    }
+}
+
 /// An executable regular file.
 pub fn executable(p: &std::path::Path) -> bool {
     use std::os::unix::fs::PermissionsExt;

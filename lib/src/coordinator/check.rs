@@ -7,12 +7,12 @@
 use std::io::{BufRead, BufReader};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::config::{Config, Delta, Target, Transport};
 use super::fanout::{on_target, trigger_program};
-use crate::proc::{find_program, Supervised};
+use crate::proc::find_program;
 
 /// How long one check may take (an ssh login, an SMTP greeting).
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -124,45 +124,9 @@ fn sqlports(db: &Path) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Run `cmd` (stdout captured) within [`TIMEOUT`]; its output, or why not.
-fn output(mut cmd: Command) -> Result<(std::process::ExitStatus, String, String), String> {
-    use std::io::Read;
-    use std::os::unix::process::CommandExt;
-    let prog = cmd.get_program().to_string_lossy().into_owned();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("{prog}: cannot run it: {e}"))?;
-    let mut child = Supervised::new(child, true);
-    let out = child.child_mut().stdout.take();
-    let err = child.child_mut().stderr.take();
-    let read = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let (o, e) = (
-        read(out.map(|r| Box::new(r) as Box<dyn Read + Send>)),
-        read(err.map(|r| Box::new(r) as Box<dyn Read + Send>)),
-    );
-    let st = child
-        .wait_until(Some(Instant::now() + TIMEOUT), || false)
-        .map_err(|e| format!("{prog}: {e}"))?;
-    let (o, e) = (o.join().unwrap_or_default(), e.join().unwrap_or_default());
-    match st {
-        Some(st) => Ok((st, o, e)),
-        None => Err(format!(
-            "{prog}: no answer in {}s: killed",
-            TIMEOUT.as_secs()
-        )),
-    }
+/// Run `cmd` within [`TIMEOUT`]: its status, output and errors, or why not.
+fn output(cmd: Command) -> Result<(std::process::ExitStatus, String, String), String> {
+    crate::proc::output_within(cmd, TIMEOUT)
 }
 
 fn git_rev(dir: &Path, rev: &str) -> Result<String, String> {

@@ -3,14 +3,12 @@
 //! host), each record stamped with its target.
 
 use std::io::IsTerminal;
-use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::config::Config;
 use super::fanout::{on_target, trigger_program};
 use crate::diag::{Diag, Exit};
 use crate::jsonl::Output;
-use crate::proc::Supervised;
 use crate::record::{Kind, Level, Record};
 use crate::Error;
 
@@ -60,44 +58,11 @@ pub fn status(cfg: &Config, json: bool, diag: &Diag) -> Result<Exit, Error> {
 }
 
 /// Its standard output, or why there is none.
-fn answer(mut cmd: std::process::Command) -> Result<String, String> {
-    use std::io::Read;
-    use std::os::unix::process::CommandExt;
+fn answer(cmd: std::process::Command) -> Result<String, String> {
     let prog = cmd.get_program().to_string_lossy().into_owned();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("{prog}: cannot run it: {e}"))?;
-    let mut child = Supervised::new(child, true);
-    let (out, err) = (
-        child.child_mut().stdout.take(),
-        child.child_mut().stderr.take(),
-    );
-    let o = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut r) = out {
-            let _ = r.read_to_string(&mut s);
-        }
-        s
-    });
-    let e = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut r) = err {
-            let _ = r.read_to_string(&mut s);
-        }
-        s
-    });
-    let st = child
-        .wait_until(Some(Instant::now() + TIMEOUT), || false)
-        .map_err(|e| format!("{prog}: {e}"))?;
-    let (o, e) = (o.join().unwrap_or_default(), e.join().unwrap_or_default());
-    match st {
-        Some(st) if st.success() => Ok(o),
-        Some(st) => Err(format!("{prog}: {st}: {}", crate::tail::short(&e, 2))),
-        None => Err(format!("{prog}: no answer in {}s", TIMEOUT.as_secs())),
+    match crate::proc::output_within(cmd, TIMEOUT)? {
+        (st, o, _) if st.success() => Ok(o),
+        (st, _, e) => Err(format!("{prog}: {st}: {}", crate::tail::short(&e, 2))),
     }
 }
 
