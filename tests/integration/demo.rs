@@ -13,15 +13,7 @@ fn the_readme_demo_ends_with_the_mail() {
     require("rsync", "rsync");
     let t = tempfile::tempdir().expect("tempdir");
     // A clean checkout of what is committed.
-    let checkout = t.path().join("portflow");
-    let st = Command::new("git")
-        .args(["clone", "-q"])
-        .arg(root())
-        .arg(&checkout)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .expect("git clone");
-    assert!(st.success(), "git clone failed");
+    let checkout = clean_checkout(t.path());
     // The README says exactly this command.
     let readme = std::fs::read_to_string(checkout.join("README.md")).expect("README");
     let first = readme

@@ -44,15 +44,7 @@ fn make_install_and_uninstall_from_a_clean_checkout() {
     require("make", "make");
     require("bmake", "bmake");
     let t = tempfile::tempdir().expect("tempdir");
-    let checkout = t.path().join("portflow");
-    let st = Command::new("git")
-        .args(["clone", "-q"])
-        .arg(root())
-        .arg(&checkout)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .expect("git clone");
-    assert!(st.success());
+    let checkout = clean_checkout(t.path());
     // The binaries this suite was built with: install-files runs no cargo.
     let built = bin("build-coordinator");
     let profile_dir = built.parent().expect("profile dir");

@@ -35,6 +35,20 @@ pub fn fixture_tree() -> PathBuf {
     root().join("tests/fixtures/ports")
 }
 
+/// A clean checkout of what is committed, as a user clones it: `dir/portflow`.
+pub fn clean_checkout(dir: &Path) -> PathBuf {
+    let checkout = dir.join("portflow");
+    let st = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(root())
+        .arg(&checkout)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git clone");
+    assert!(st.success(), "git clone failed");
+    checkout
+}
+
 /// Fail (never skip) when a program the test needs is missing.
 pub fn require(program: &str, debian_package: &str) {
     let found = std::env::var_os("PATH")
