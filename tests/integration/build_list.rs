@@ -271,6 +271,15 @@ net/curl
     // Old logs went, young ones stayed.
     assert!(!logs.join("old-batch").exists());
     assert!(logs.join("young-batch").exists());
+    // The old one is archived, as the -stable scripts do.
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(logs.join("old-batch.tar.gz"))
+        .output()
+        .expect("tar");
+    assert!(listed.status.success());
+    let names = String::from_utf8_lossy(&listed.stdout);
+    assert!(names.lines().any(|l| l == "old-batch/journal"), "{names}");
 
     // The same list again, as a new batch: nothing is built but the --also port.
     let before = mtimes(&c.packages("all"));

@@ -328,6 +328,37 @@ pub fn earlier_seconds(root: &Path, current: &str, n: usize) -> HashMap<String, 
     seconds
 }
 
+/// `tar -czf <root>/<name>.tar.gz -C <root> <name>`, through a temporary
+/// name: an archive that is there is whole.
+fn archive(root: &Path, name: &std::ffi::OsStr) -> Result<(), String> {
+    let mut dest = name.to_os_string();
+    dest.push(".tar.gz");
+    let dest = root.join(dest);
+    let mut part = dest.clone().into_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let out = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&part)
+        .arg("-C")
+        .arg(root)
+        .arg(name)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("tar: {e}"))?;
+    if !out.status.success() {
+        let _ = fs::remove_file(&part);
+        return Err(format!(
+            "tar: {}: {}",
+            out.status,
+            crate::tail::short(&String::from_utf8_lossy(&out.stderr), 2)
+        ));
+    }
+    fs::rename(&part, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    crate::atomic::sync_dir(root);
+    Ok(())
+}
+
 /// Remove the log directories under `root` of batches whose journal was last
 /// written more than `days` days ago; never `current`, never one whose build-list
 /// still runs, never a directory without a journal and a lock file (not ours).
@@ -366,6 +397,14 @@ pub fn remove_old(root: &Path, days: u32, current: &str, diag: &Diag) {
             continue;
         };
         if lock.try_lock().is_err() {
+            continue;
+        }
+        // Archived first, as the -stable scripts do: <root>/<batch>.tar.gz.
+        if let Err(err) = archive(root, &e.file_name()) {
+            diag.warn(format_args!(
+                "{}: old batch logs not archived ({err}): kept",
+                dir.display()
+            ));
             continue;
         }
         if let Err(err) = fs::remove_dir_all(&dir) {
@@ -458,6 +497,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["current", "foreign", "young"]);
+        // The old one's logs are archived beside.
+        assert_eq!(left, ["current", "foreign", "old.tar.gz", "young"]);
     }
 }

@@ -54,7 +54,8 @@ pub struct Args {
     /// Where the log directories of the batches go [default: PORTSDIR/logs/MACHINE_ARCH].
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// Remove the log directories of batches last written more than DAYS days ago.
+    /// Archive (BATCH.tar.gz) and remove the log directories of batches last
+    /// written more than DAYS days ago.
     #[arg(long, value_name = "DAYS", default_value = "21")]
     pub keep_logs: u32,
     /// Kill an entry whose make prints nothing for this long (30s, 10m, 2h).
