@@ -1461,3 +1461,42 @@ fn records_of(text: &str) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("a record"))
         .collect()
 }
+
+/// On a terminal, a run ends with a line per target: how it ended, in how
+/// long, and why.
+#[test]
+fn a_run_on_a_terminal_ends_with_a_line_per_target() {
+    require("script", "bsdutils");
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    let db = crate::fixture::sample_db(tp);
+    let config = small_config(
+        tp,
+        "[\"echo\", \"P net/curl/Makefile\"]",
+        &format!("sqlports = \"{}\"\nprefetch = false\n", s(&db)),
+    );
+    // No build host serves the spool: the target is given up at its deadline.
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        text.replace("deadline = \"10s\"", "deadline = \"1s\""),
+    )
+    .unwrap();
+    let cmd = format!(
+        "PATH='{}' '{}' run --config '{}'",
+        test_path(),
+        bin("build-coordinator").display(),
+        s(&config)
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script");
+    let screen = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains(": target amd64: timeout in 1s: no result within the deadline")),
+        "{screen}"
+    );
+}

@@ -426,6 +426,23 @@ impl<'a> Coordinator<'a> {
             self.cfg.targets.len()
         ));
         let targets = fanout::fan_out(self, b)?;
+        // On a terminal, a line per target with how it ended.
+        for t in &targets {
+            let took = t
+                .get("seconds")
+                .and_then(serde_json::Value::as_f64)
+                .map(|s| {
+                    crate::time::show_duration(std::time::Duration::from_secs(s.round() as u64))
+                })
+                .unwrap_or_default();
+            self.diag.tty_note(format_args!(
+                "batch {}: target {}: {} in {took}: {}",
+                b.id,
+                t.str("name").unwrap_or("?"),
+                t.str("status").unwrap_or("?"),
+                t.str("message").unwrap_or("")
+            ));
+        }
         self.progress(format_args!("batch {}: sending the mail", b.id));
         let mail = report::summarize(self, b, &targets, &notices)?;
         failed |= mail.failed;
