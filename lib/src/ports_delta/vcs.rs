@@ -15,12 +15,12 @@ pub(super) fn cvs_admin(dir: &Path, file: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// A revision or tag given on the command line: no leading `-`, no white space.
+/// A revision or tag given on the command line, as [`crate::names::Revision`]
+/// takes it.
 pub(super) fn check_rev(what: &str, r: &str) -> Result<(), Error> {
-    if r.is_empty() || r.starts_with('-') || r.contains(char::is_whitespace) {
-        return Err(Error::Usage(format!("invalid {what} {r:?}")));
-    }
-    Ok(())
+    crate::names::Revision::parse(r)
+        .map(|_| ())
+        .map_err(|_| Error::Usage(format!("invalid {what} {r:?}")))
 }
 
 /// Run a VCS command and return its stdout, or fail with its stderr.
@@ -45,14 +45,12 @@ pub(super) fn run_vcs(mut cmd: Command, what: &str) -> Result<Vec<u8>, Error> {
         _ => code != 0,
     };
     if failed {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
         return Err(Error::Command {
             program,
             message: format!(
                 "{what} failed ({}): {}",
                 out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                crate::tail::short(&String::from_utf8_lossy(&out.stderr), 3)
             ),
         });
     }
