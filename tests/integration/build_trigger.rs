@@ -100,6 +100,15 @@ impl World {
             .collect()
     }
 
+    /// The chain of a build host over the sample tree: clean-env, build-list,
+    /// collect-built.
+    fn build_chain(&self) -> String {
+        self.chain(
+            "chain",
+            &["clean-env --keep rsync", "build-list", "collect-built"],
+        )
+    }
+
     fn watch(&self, chain: &str, more: &[&str], env: &[(&str, &str)]) -> Watch {
         let mut a = self.args("watch", &["--chain", chain]);
         a.extend(more.iter().map(|m| m.to_string()));
@@ -743,10 +752,7 @@ fn borrowed(env: &[(String, String)]) -> Vec<(&str, &str)> {
 fn sigkill_mid_batch_then_restart_finishes_without_rebuilding() {
     let c = SampleCopy::new();
     let w = World::new();
-    let chain = w.chain(
-        "chain",
-        &["clean-env --keep rsync", "build-list", "collect-built"],
-    );
+    let chain = w.build_chain();
     let owned = chain_env(&c);
     let env = borrowed(&owned);
     // The target's settings as --env.
@@ -1254,10 +1260,7 @@ fn status_is_a_table_on_a_terminal() {
 fn a_drain_lets_the_port_at_work_finish_and_the_rest_wait() {
     let c = SampleCopy::new();
     let w = World::new();
-    let chain = w.chain(
-        "chain",
-        &["clean-env --keep rsync", "build-list", "collect-built"],
-    );
+    let chain = w.build_chain();
     let owned = chain_env(&c);
     let env = borrowed(&owned);
     let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=3"];
@@ -1360,10 +1363,7 @@ fn a_drain_lets_the_port_at_work_finish_and_the_rest_wait() {
 fn retry_builds_the_fixed_port_and_nothing_else() {
     let c = SampleCopy::new();
     let w = World::new();
-    let chain = w.chain(
-        "chain",
-        &["clean-env --keep rsync", "build-list", "collect-built"],
-    );
+    let chain = w.build_chain();
     let owned = chain_env(&c);
     let env = borrowed(&owned);
     let once = |w: &World| {

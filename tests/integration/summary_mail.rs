@@ -235,6 +235,16 @@ fn section<'a>(body: &'a str, header: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The mail of `input`, printed.
+fn print_mail(input: &str) -> Out {
+    run(
+        "summary-mail",
+        &["--print", "--from", FROM, "--to", TO1],
+        input,
+        &[],
+    )
+}
+
 fn mail_args<'a>(outbox: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![
         "--from",
@@ -1216,12 +1226,7 @@ fn summary_mail_ignored_entries_are_shown_and_no_alarm() {
         )
     };
     let input = rec("port", json!({"pkgpath": "lang/fasm"})) + &fasm("amd64");
-    let out = run(
-        "summary-mail",
-        &["--print", "--from", FROM, "--to", TO1],
-        &input,
-        &[],
-    );
+    let out = print_mail(&input);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "");
     assert!(
@@ -1240,12 +1245,7 @@ fn summary_mail_ignored_entries_are_shown_and_no_alarm() {
             json!({"fullpkgpath": "lang/fasm", "target": "package", "status": "failed",
                    "reason": "error", "phase": "fetch", "arch": "i386", "tail": ["boom"]}),
         );
-    let out = run(
-        "summary-mail",
-        &["--print", "--from", FROM, "--to", TO1],
-        &input,
-        &[],
-    );
+    let out = print_mail(&input);
     assert_eq!(out.code, 4, "{}", out.stderr);
     // With the phase make was in.
     assert_eq!(
@@ -1279,12 +1279,7 @@ fn summary_mail_clean_failures_and_build_times() {
         "target",
         json!({"name": "i386-fast", "arch": "i386", "status": "timeout", "seconds": 36000}),
     );
-    let out = run(
-        "summary-mail",
-        &["--print", "--from", FROM, "--to", TO1],
-        &input,
-        &[],
-    );
+    let out = print_mail(&input);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         section(&out.stdout, "Clean-ups that failed (build hosts):"),
