@@ -42,6 +42,13 @@ pub fn show_duration(d: Duration) -> String {
     }
 }
 
+/// Whether `t` lies more than `days` days back (what the prunes keep).
+pub fn older_than(t: SystemTime, days: u32) -> bool {
+    SystemTime::now()
+        .duration_since(t)
+        .is_ok_and(|age| age > Duration::from_secs(u64::from(days) * 86_400))
+}
+
 /// RFC 3339 in UTC to the second: `2026-11-21T10:15:00Z`.
 pub fn utc_stamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()

@@ -366,8 +366,6 @@ pub fn remove_old(root: &Path, days: u32, current: &str, diag: &Diag) {
     let Ok(rd) = fs::read_dir(root) else {
         return;
     };
-    let max_age = Duration::from_secs(u64::from(days) * 86_400);
-    let now = SystemTime::now();
     for e in rd.flatten() {
         if e.file_name().to_str() == Some(current) {
             continue;
@@ -381,12 +379,10 @@ pub fn remove_old(root: &Path, days: u32, current: &str, diag: &Diag) {
             Ok(m) if m.is_file() => m,
             _ => continue,
         };
-        let old = journal
+        if !journal
             .modified()
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > max_age);
-        if !old {
+            .is_ok_and(|t| crate::time::older_than(t, days))
+        {
             continue;
         }
         match fs::symlink_metadata(dir.join(LOCK)) {

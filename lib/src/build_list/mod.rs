@@ -143,17 +143,22 @@ pub(crate) struct Runner<'a> {
     published: Option<PathBuf>,
 }
 
-/// Under build-trigger (PORTFLOW_SPOOL, PORTFLOW_BATCH naming this batch):
-/// `cur/<batch>.progress` of its spool, where `build-trigger status` reads the
-/// entry at work.
+/// The spool of the build-trigger that runs this build-list
+/// (PORTFLOW_SPOOL), when it does.
+fn trigger_spool() -> Option<crate::build_trigger::spool::Spool> {
+    let dir =
+        std::env::var_os(crate::build_trigger::chain::BATCH_VARS[1]).filter(|s| !s.is_empty())?;
+    crate::build_trigger::spool::Spool::existing(Path::new(&dir)).ok()
+}
+
+/// Under build-trigger, for its batch (PORTFLOW_BATCH): where
+/// `build-trigger status` reads the entry at work.
 fn published_progress(id: &str) -> Option<PathBuf> {
-    let [batch_var, spool_var] = crate::build_trigger::chain::BATCH_VARS;
-    let spool = std::env::var_os(spool_var).filter(|s| !s.is_empty())?;
-    (std::env::var(batch_var).ok()? == id).then(|| {
-        PathBuf::from(spool)
-            .join("cur")
-            .join(format!("{id}.progress"))
-    })
+    let batch = std::env::var(crate::build_trigger::chain::BATCH_VARS[0]).ok()?;
+    (batch == id)
+        .then(trigger_spool)
+        .flatten()
+        .map(|s| s.progress_file(id))
 }
 
 /// A drain: build-list stops once the entry at work is done, as a stop does
@@ -166,17 +171,12 @@ pub(crate) struct Drain {
     file: Option<PathBuf>,
 }
 
-/// The file that asks the chains of a spool to drain.
-pub const DRAIN_FILE: &str = "drain";
-
 impl Drain {
     fn install() -> Result<Drain, Error> {
         let signal = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&signal))
             .map_err(Error::system("catch SIGUSR1"))?;
-        let file = std::env::var_os(crate::build_trigger::chain::BATCH_VARS[1])
-            .filter(|s| !s.is_empty())
-            .map(|s| PathBuf::from(s).join(DRAIN_FILE));
+        let file = trigger_spool().map(|s| s.drain_file());
         Ok(Drain { signal, file })
     }
 

@@ -28,6 +28,9 @@ pub const SUBMIT_LOCK: &str = "submit.lock";
 /// How long `watch` tries for the spool's lock before it says another one holds
 /// it (a `status` holds it for a moment).
 const LOCK_TRIES: Duration = Duration::from_secs(2);
+/// The file that asks the chain of a spool to drain.
+pub const DRAIN_FILE: &str = "drain";
+
 /// How often `wait` looks when no event came.
 const WAIT_POLL: Duration = Duration::from_secs(1);
 
@@ -103,7 +106,12 @@ impl Spool {
     /// The file that asks the spool's chain to drain (see `build-trigger
     /// drain`): build-list stops once the port at work is done.
     pub fn drain_file(&self) -> PathBuf {
-        self.root.join(crate::build_list::DRAIN_FILE)
+        self.root.join(DRAIN_FILE)
+    }
+
+    /// `cur/<id>.progress`: the entry build-list is at in batch `id`.
+    pub fn progress_file(&self, id: &str) -> PathBuf {
+        self.dir(State::Cur).join(format!("{id}.progress"))
     }
 
     pub fn draining(&self) -> bool {
@@ -189,12 +197,10 @@ impl Spool {
     /// Remove the batches of done/ and failed/ (`<id>.jsonl`, `<id>.log`)
     /// finished more than `days` days ago; how many.
     pub fn prune(&self, days: u32) -> Result<usize, Error> {
-        let max_age = Duration::from_secs(u64::from(days) * 86_400);
-        let now = SystemTime::now();
         let mut n = 0;
         for st in [State::Done, State::Failed] {
             for (id, t) in self.batches(st)? {
-                if now.duration_since(t).unwrap_or_default() <= max_age {
+                if !crate::time::older_than(t, days) {
                     continue;
                 }
                 for name in [format!("{id}.jsonl"), format!("{id}.log")] {
@@ -557,8 +563,7 @@ fn cur_record(spool: &Spool, id: &str, mtime: SystemTime) -> Record {
         });
     r.set("state", State::Cur.as_str());
     // The entry build-list is at (cur/<id>.progress, which it writes).
-    let progress = spool.dir(State::Cur).join(format!("{id}.progress"));
-    if let Some(p) = fs::read_to_string(&progress)
+    if let Some(p) = fs::read_to_string(spool.progress_file(id))
         .ok()
         .and_then(|t| Record::parse(t.trim()).ok())
     {

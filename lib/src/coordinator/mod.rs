@@ -212,8 +212,6 @@ impl<'a> Coordinator<'a> {
     /// no batch's (a valid id, a list that opens with its batch record).
     fn prune(&self, st: &State) {
         let work = &self.cfg.work_dir;
-        let max_age = std::time::Duration::from_secs(u64::from(self.cfg.keep_days) * 86_400);
-        let now = std::time::SystemTime::now();
         let running = st.running.as_ref().map(|r| r.id.as_str());
         for e in fs::read_dir(work).into_iter().flatten().flatten() {
             let name = e.file_name();
@@ -230,9 +228,7 @@ impl<'a> Coordinator<'a> {
                     .is_some_and(|r| r.is(crate::record::Kind::Batch) && r.str("id") == Some(id));
             let old = fs::metadata(&dir)
                 .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|age| age > max_age);
+                .is_ok_and(|t| crate::time::older_than(t, self.cfg.keep_days));
             if is_batch && old {
                 if let Err(err) = fs::remove_dir_all(&dir) {
                     self.diag.warn(format_args!(
