@@ -353,6 +353,24 @@ words! {
 }
 
 words! {
+    /// What a run would do with an entry: the `plan` of a dry run's `build`
+    /// record (`build-list -n`), as make decides it.
+    pub enum Plan {
+        /// A package file of its flavor is missing: make would build it.
+        Build = "build",
+        /// A distfile is missing from DISTDIR: `make fetch` would fetch it.
+        Fetch = "fetch",
+        /// Every file make would make is there: nothing would be done.
+        UpToDate = "up-to-date",
+        /// make will not build it here (IGNORE): `why` has make's words.
+        Ignored = "ignored",
+        /// make cannot even look at it (no such port, a broken Makefile): it
+        /// would fail.
+        Fail = "fail",
+    }
+}
+
+words! {
     /// Where in the build of an entry make was when it failed (a failed
     /// `build` record's `phase`), from the lines bsd.port.mk prints.
     pub enum Phase {

@@ -405,6 +405,98 @@ fn also_really_rebuilds_with_clean_all() {
     );
 }
 
+/// `build-list -n` asks the real make what it would do (show=_PACKAGE_COOKIES
+/// CHECKSUMFILES DISTDIR IGNORE): each entry's plan is what the real run then
+/// does, before and after the repository holds the packages.
+#[test]
+fn the_plan_of_build_list_n_is_what_the_real_make_does() {
+    let h = Host::new();
+    let logs = h.path("logs");
+    let logs = logs.to_str().unwrap();
+    let plan = |batch: &str| -> Vec<Value> {
+        let o = h.run(
+            "build-list",
+            &["-n", "--log-dir", logs, "--batch", batch],
+            &LIST.join("\n"),
+        );
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        o.records()
+            .into_iter()
+            .filter(|r| r["kind"] == "build")
+            .collect()
+    };
+    let words = |rs: &[Value]| -> Vec<String> {
+        rs.iter()
+            .map(|r| r["plan"].as_str().unwrap_or("?").to_string())
+            .collect()
+    };
+    let before = plan("before");
+    assert_eq!(
+        words(&before),
+        ["build", "build", "build", "build", "fail", "ignored", "build"],
+        "{before:?}"
+    );
+    assert_eq!(
+        before[0]["packages"],
+        serde_json::json!(["curl-7.74.0.tgz", "debug-curl-7.74.0.tgz"])
+    );
+    assert_eq!(
+        before[0]["distfiles"],
+        serde_json::json!(["curl-7.74.0.tar.xz"])
+    );
+    // editors/vim,-lang: the -lang package is made in no-arch/.
+    let lang = before[3]["packages"].as_array().unwrap();
+    assert!(
+        lang.contains(&Value::from("vim-lang-8.2.2230.tgz")),
+        "{lang:?}"
+    );
+
+    h.lay_out(PRESENT);
+    let after = plan("after");
+    assert_eq!(
+        words(&after),
+        [
+            "up-to-date",
+            "up-to-date",
+            "up-to-date",
+            "up-to-date",
+            "fail",
+            "ignored",
+            "build"
+        ],
+        "{after:?}"
+    );
+    // The real make then: up to date exactly where the plan said so, and
+    // the entry to build tried (and failed: nothing builds on Linux).
+    let b = h.run(
+        "build-list",
+        &["--log-dir", logs, "--batch", "after"],
+        &LIST.join("\n"),
+    );
+    let real: Vec<String> = of_kind(&b.records(), "build")
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(
+        real,
+        [
+            "up-to-date",
+            "up-to-date",
+            "up-to-date",
+            "up-to-date",
+            "failed",
+            "ignored",
+            "failed"
+        ],
+        "{}",
+        b.stdout
+    );
+    table(
+        "build-list -n",
+        "the plan (package cookies, distfiles, IGNORE from make) is what the real make package then does",
+    );
+}
+
 #[test]
 fn clean_env_wipes_mk_conf_wrkobjdir() {
     let h = Host::new();

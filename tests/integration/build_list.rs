@@ -713,6 +713,159 @@ fn dry_run_builds_nothing() {
     assert!(!c.files("all").contains(&"tor-0.4.8.12.tgz".to_string()));
 }
 
+/// `(fullpkgpath, plan)` of a dry run's records.
+fn plans(records: &[Value]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .filter(|r| r["kind"] == "build")
+        .map(|r| {
+            (
+                r["fullpkgpath"].as_str().unwrap_or("?").to_string(),
+                r["plan"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `-n` says, for each entry, what make then does: build (with the package
+/// files it makes), up-to-date, ignored, fail; and what `make fetch` fetches.
+#[test]
+fn the_plan_is_what_make_then_does() {
+    let c = SampleCopy::new();
+    let logs = c.dir.path().join("logs");
+    let env = makesyspath(&c);
+    // Already built: misc/plain (up to date from then on).
+    c.build(&["misc/plain"]);
+    let list = "net/curl\neditors/vim,gtk2,-lang\ngames/nonfree\nmisc/plain\n\
+                devel/marked\nnope/gone\ndevel/broken\n";
+    let fetch = run(
+        "build-list",
+        &with(flags(&c, &logs), &["-n", "--target", "fetch"]),
+        list,
+        &env,
+    );
+    assert_eq!(fetch.code, 0, "{}", fetch.stderr);
+    let f = fetch.records();
+    let to_fetch: Vec<(String, Vec<String>)> = f
+        .iter()
+        .filter(|r| r["plan"] == "fetch")
+        .map(|r| {
+            (
+                r["fullpkgpath"].as_str().unwrap().to_string(),
+                strings(&r["distfiles"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        to_fetch,
+        [
+            (
+                "net/curl".to_string(),
+                vec!["curl-8.9.1.tar.gz".to_string()]
+            ),
+            (
+                "editors/vim,gtk2,-lang".into(),
+                vec!["vim-9.1.0.tar.gz".into()]
+            ),
+        ],
+        "{}",
+        fetch.stdout
+    );
+
+    let dry = run("build-list", &with(flags(&c, &logs), &["-n"]), list, &env);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let d = dry.records();
+    let p = |s: &str, plan: &str| (s.to_string(), plan.to_string());
+    assert_eq!(
+        plans(&d),
+        [
+            p("net/curl", "build"),
+            p("editors/vim,gtk2,-lang", "build"),
+            p("games/nonfree", "build"),
+            p("misc/plain", "up-to-date"),
+            p("devel/marked", "ignored"),
+            p("nope/gone", "fail"),
+            p("devel/broken", "build"),
+        ],
+        "{}",
+        dry.stdout
+    );
+    assert!(builds(&d)
+        .iter()
+        .all(|(_, st, why)| st == "skipped" && why == "dry-run"));
+    assert_eq!(
+        strings(&d[0]["packages"]),
+        ["curl-8.9.1.tgz", "debug-curl-8.9.1.tgz"]
+    );
+    assert_eq!(
+        strings(&d[1]["packages"]),
+        [
+            "vim-9.1.0-gtk2.tgz",
+            "vim-lang-9.1.0.tgz",
+            "debug-vim-9.1.0-gtk2.tgz"
+        ]
+    );
+    assert!(d[4]["why"]
+        .as_str()
+        .unwrap_or("")
+        .contains("needs a newer compiler"));
+    assert!(!logs.exists(), "a dry run writes no log");
+
+    // The real run: exactly the planned entries are built (or fail trying),
+    // the others not; each planned package file is made.
+    let real = run("build-list", &flags(&c, &logs), list, &env);
+    assert_eq!(real.code, 1, "{}", real.stderr);
+    let r = builds(&real.records());
+    let planned: Vec<String> = plans(&d)
+        .into_iter()
+        .filter(|(_, plan)| plan == "build")
+        .map(|(e, _)| e)
+        .collect();
+    let worked: Vec<String> = r
+        .iter()
+        .filter(|(e, st, _)| st == "built" || (st == "failed" && e != "nope/gone"))
+        .map(|(e, _, _)| e.clone())
+        .collect();
+    assert_eq!(planned, worked, "{}", real.stdout);
+    let all = c.files("all");
+    for rec in d.iter().filter(|x| x["plan"] == "build") {
+        for f in strings(&rec["packages"]) {
+            let broken = rec["fullpkgpath"] == "devel/broken";
+            assert_eq!(all.contains(&f), !broken, "{f}");
+        }
+    }
+    // After it, everything built is up to date (a plan of a new batch: that
+    // of the batch just run shows its journal).
+    let again = run(
+        "build-list",
+        &with(flags(&c, &logs), &["-n", "--batch", "later"]),
+        list,
+        &env,
+    );
+    assert_eq!(
+        plans(&again.records()),
+        [
+            p("net/curl", "up-to-date"),
+            p("editors/vim,gtk2,-lang", "up-to-date"),
+            p("games/nonfree", "up-to-date"),
+            p("misc/plain", "up-to-date"),
+            p("devel/marked", "ignored"),
+            p("nope/gone", "fail"),
+            p("devel/broken", "build"),
+        ]
+    );
+}
+
 #[test]
 fn nothing_to_build_and_bad_usage() {
     let c = SampleCopy::new();

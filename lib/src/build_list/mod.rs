@@ -13,6 +13,7 @@
 
 pub(crate) mod batch;
 mod make;
+mod plan;
 
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
@@ -530,9 +531,12 @@ fn read_list(
     Ok((list, notices))
 }
 
-/// `-n`: what a real run would write: the journaled records of batch
-/// directory `dir` first, then one `skipped` (`dry-run`) for each entry still
-/// to build.
+/// `-n`: what a real run would do, nothing done: the journaled records of
+/// batch directory `dir` first (a rerun of the batch writes them again), then
+/// for each entry still to build a `skipped` (`dry-run`) record with its
+/// `plan`, as make decides it (see [`plan`]): `build` and the package files it
+/// would make, `fetch`, `up-to-date`, `ignored` or `fail`, and the distfiles
+/// it would fetch.
 fn dry_run(
     host: &Host,
     target: Target,
@@ -547,9 +551,18 @@ fn dry_run(
         report(diag, r);
         out.record(r)?;
     }
-    for e in entries.iter().filter(|e| !done.contains_key(&key(e))) {
+    let pending: Vec<Entry> = entries
+        .iter()
+        .filter(|e| !done.contains_key(&key(e)))
+        .cloned()
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let plans = plan::ask(host, target, &pending)?;
+    for e in &pending {
         let log = dir.join(batch::log_name(&e.path, target));
-        let r = build_record(
+        let mut r = build_record(
             host,
             target,
             e,
@@ -558,6 +571,18 @@ fn dry_run(
             &log,
             0.0,
         );
+        if let Some(p) = plans.get(&e.path) {
+            r.set("plan", p.plan);
+            if !p.packages.is_empty() {
+                r.set("packages", p.packages.as_slice());
+            }
+            if !p.distfiles.is_empty() {
+                r.set("distfiles", p.distfiles.as_slice());
+            }
+            if let Some(why) = &p.why {
+                r.set("why", why.as_str());
+            }
+        }
         out.record(&r)?;
     }
     Ok(())
