@@ -1521,3 +1521,83 @@ fn without_a_terminal_messages_go_to_syslog_too() {
         out.stderr
     );
 }
+
+/// `plan`: the watch serving the spool answers at once, even while a batch
+/// builds, with its own chain's build-list -n; nothing is built; no watch, no
+/// answer (75) and no request left behind.
+#[test]
+fn a_plan_is_answered_while_a_batch_builds() {
+    let c = SampleCopy::new();
+    let w = World::new();
+    let chain = w.build_chain();
+    let owned = chain_env(&c);
+    let env = borrowed(&owned);
+    // No spool yet: an error naming it, nothing made.
+    let none = run("build-trigger", &w.args("plan", &[]), "net/curl\n", &[]);
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    assert!(none.stderr.contains("not a spool"), "{}", none.stderr);
+    assert!(!w.spool.exists());
+
+    let input = "{\"kind\":\"batch\",\"v\":1,\"id\":\"pl1\"}\ndevel/slow\n";
+    assert_eq!(
+        run("build-trigger", &w.args("submit", &[]), input, &[]).code,
+        0
+    );
+    // Nobody serves the spool: no answer.
+    let t = Instant::now();
+    let lone = run(
+        "build-trigger",
+        &w.args("plan", &["--timeout", "2s"]),
+        "net/curl\n",
+        &[],
+    );
+    assert_eq!(lone.code, 75, "{}", lone.stderr);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(lone.stderr.contains("no answer in 2s"), "{}", lone.stderr);
+    assert!(w.files("plan").is_empty(), "{:?}", w.files("plan"));
+
+    let settings = ["--env", "MACHINE_ARCH=amd64", "--env", "SLOW_SECONDS=20"];
+    let logs = c.tree.join("logs/amd64/pl1");
+    let mut watch = w.watch(&chain, &settings, &env);
+    wait_until("devel/slow building", Duration::from_secs(30), || {
+        std::fs::read_to_string(logs.join("devel@slow.log"))
+            .is_ok_and(|t| t.contains("slow: second 1 of 20"))
+    });
+    let t = Instant::now();
+    let plan = run(
+        "build-trigger",
+        &w.args("plan", &[]),
+        "net/curl\nmisc/plain\ndevel/marked\n",
+        &[],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the plan waited for the batch"
+    );
+    let got: Vec<(String, String)> = of_kind(&records(&plan.stdout), "build")
+        .iter()
+        .map(|r| {
+            (
+                r["fullpkgpath"].as_str().unwrap_or("?").to_string(),
+                r["plan"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    let p = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        got,
+        [
+            p("net/curl", "build"),
+            p("misc/plain", "build"),
+            p("devel/marked", "ignored")
+        ],
+        "{}",
+        plan.stdout
+    );
+    assert!(w.files("plan").is_empty(), "{:?}", w.files("plan"));
+    assert!(!c.files("all").contains(&"curl-8.9.1.tgz".to_string()));
+    // The batch was not disturbed.
+    assert!(w.files("cur").contains("pl1.jsonl"), "{:?}", w.files("cur"));
+    assert_eq!(watch.term(), 0, "{}", watch.stderr());
+}

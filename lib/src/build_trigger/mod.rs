@@ -16,6 +16,7 @@
 //! stage without a shell; [`watch`] the loop of `watch` and `run-once`.
 
 pub mod chain;
+pub mod plan;
 pub mod spool;
 pub mod watch;
 
@@ -69,6 +70,9 @@ pub enum Command {
     /// Stop serving the spool once the port at work is done; the batch is
     /// resumed at the next start.
     Drain(DrainArgs),
+    /// Print what the spool's chain would build of a list (its build-list
+    /// stage with -n, run by the watch serving the spool), nothing built.
+    Plan(PlanArgs),
     /// Queue the failed entries of a finished batch again, as a batch of its
     /// own (`<batch>.retryN`); what finished is not built again.
     Retry(RetryArgs),
@@ -85,6 +89,20 @@ pub struct RetryArgs {
     /// none is named.
     #[arg(value_name = "PKGPATH")]
     pub pkgpaths: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub spool: SpoolArg,
+    /// Give up after this long (30s, 10m) when no watch answers, and exit 75.
+    #[arg(long, value_name = "DURATION", default_value = "2m",
+          value_parser = crate::time::parse_duration)]
+    pub timeout: Duration,
+    /// The list: port records or full pkgpaths, one a line; standard input when
+    /// none or -.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +211,7 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         Command::Wait(a) => spool::wait(a, diag),
         Command::Status(a) => spool::status(a, diag),
         Command::Retry(a) => spool::retry(a, diag),
+        Command::Plan(a) => plan::plan(a, diag),
         Command::Drain(a) => {
             let s = spool::Spool::existing(&a.spool.spool)?;
             s.ask_drain()?;

@@ -75,6 +75,7 @@ impl Spool {
         ] {
             mkdir(&s.dir(st))?;
         }
+        mkdir(&s.plan_dir())?;
         Ok(s)
     }
 
@@ -217,7 +218,7 @@ impl Spool {
         Ok(n)
     }
 
-    fn open_lock(&self, name: &str) -> Result<(File, PathBuf), Error> {
+    pub(super) fn open_lock(&self, name: &str) -> Result<(File, PathBuf), Error> {
         let p = self.root.join(name);
         let f = crate::error::open_lock_file(&p)?;
         Ok((f, p))
@@ -364,11 +365,7 @@ pub fn submit(a: &SubmitArgs, diag: &Diag) -> Result<Exit, Error> {
     if let Some(b) = &a.batch {
         check_batch(b)?;
     }
-    let input = match &a.file {
-        None => read_stdin()?,
-        Some(p) if p.as_os_str() == "-" => read_stdin()?,
-        Some(p) => fs::read(p).map_err(|e| Error::io(p, e))?,
-    };
+    let input = read_input(a.file.as_deref())?;
     let spool = Spool::open(&a.spool.spool)?;
     let (rec, body) = batch_file(&input, a.batch.as_deref(), SystemTime::now())?;
     let id = rec.str("id").unwrap_or_default().to_string();
@@ -483,6 +480,15 @@ pub fn retry(a: &RetryArgs, diag: &Diag) -> Result<Exit, Error> {
     out.record(&rec)?;
     out.flush()?;
     Ok(Exit::Success)
+}
+
+/// The list of `submit` and `plan`: the file, or standard input when none or
+/// `-`.
+pub(super) fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Error> {
+    match file {
+        Some(p) if p.as_os_str() != "-" => fs::read(p).map_err(|e| Error::io(p, e)),
+        _ => read_stdin(),
+    }
 }
 
 fn read_stdin() -> Result<Vec<u8>, Error> {

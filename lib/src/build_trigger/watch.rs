@@ -75,6 +75,13 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
         return Ok(Exit::TempFail);
     };
     let stamp = Stamp::new(&chain);
+    {
+        let (spool, chain, stop, diag) = (spool.clone(), chain.clone(), stop.flag(), diag.clone());
+        std::thread::Builder::new()
+            .name("plans".into())
+            .spawn(move || super::plan::serve(spool, chain, stop, diag))
+            .map_err(Error::system("start a thread"))?;
+    }
 
     let (ev_tx, ev_rx) = unbounded::<()>();
     // Kept, so that the channel never closes when the watcher goes.
@@ -160,6 +167,8 @@ pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<
             default(left) => {}
         }
     }
+    // run-once: the plans asked meanwhile are answered before it goes.
+    super::plan::answer_all(&spool, &chain, diag);
     // run-once: what is left in cur/ could not be run now.
     Ok(if !deferred.is_empty() {
         Exit::TempFail

@@ -25,7 +25,7 @@ pub struct Stage {
 }
 
 impl Stage {
-    pub(super) fn args(&self, vals: &[&str; 2]) -> Vec<String> {
+    pub(crate) fn args(&self, vals: &[&str; 2]) -> Vec<String> {
         self.args
             .iter()
             .map(|w| {

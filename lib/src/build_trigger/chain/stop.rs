@@ -43,6 +43,11 @@ impl Stop {
         }
     }
 
+    /// The flag alone, for a thread that only looks at it.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.flag)
+    }
+
     pub fn stopped(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
