@@ -143,7 +143,16 @@ impl Drop for Supervised {
 /// group): how it ended, its standard output and error; or why it could not
 /// be run, or that it did not answer.
 pub fn output_within(
+    cmd: std::process::Command,
+    timeout: Duration,
+) -> Result<(ExitStatus, String, String), String> {
+    output_within_from(cmd, std::process::Stdio::null(), timeout)
+}
+
+/// [`output_within`], its standard input `stdin`.
+pub fn output_within_from(
     mut cmd: std::process::Command,
+    stdin: std::process::Stdio,
     timeout: Duration,
 ) -> Result<(ExitStatus, String, String), String> {
     use std::io::Read;
@@ -151,7 +160,7 @@ pub fn output_within(
     use std::process::Stdio;
     let prog = cmd.get_program().to_string_lossy().into_owned();
     let child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)

@@ -14,6 +14,14 @@ const MAX_TAIL_BYTES: u64 = 256 * 1024;
 /// The most lines a record carries.
 pub const MAX_LINES: usize = 50;
 
+/// One line of text from a record, for a mail or a terminal: control
+/// characters (escape sequences, newlines) become `?`.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// A log line as shown: control characters other than tabs as `?`, a carriage
 /// return keeping what follows it (as a terminal shows it), cut at
 /// [`MAX_LOG_LINE`] bytes.

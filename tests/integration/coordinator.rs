@@ -1500,3 +1500,118 @@ fn a_run_on_a_terminal_ends_with_a_line_per_target() {
         "{screen}"
     );
 }
+
+/// `(target, [(plan, entry)])` of `run -n`'s report.
+fn planned(text: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut v: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("target ") {
+            let name = rest.split_whitespace().next().unwrap_or("?");
+            v.push((name.to_string(), Vec::new()));
+        } else if let (Some(entry), Some((_, list))) = (l.strip_prefix("  "), v.last_mut()) {
+            let w: Vec<&str> = entry.split_whitespace().collect();
+            if w.len() >= 2 {
+                list.push((w[0].to_string(), w[1].to_string()));
+            }
+        }
+    }
+    v
+}
+
+/// `run -n` lists per target exactly what the real run then builds, and the
+/// distfiles the prefetch then fetches; it changes nothing anywhere.
+#[test]
+fn run_n_lists_exactly_what_the_run_then_builds() {
+    let w = World::new();
+    // -n does not run the update: the plan is of the tree as it is, here
+    // brought to the branch by hand.
+    git(
+        w.t.path(),
+        &w.init.join("ports"),
+        &["pull", "-q", "--ff-only", "origin", BRANCH],
+    );
+    let before_work = fs::read_dir(&w.work).map(|d| d.count()).unwrap_or(0);
+    let (code, out, err) = wait_for(spawn(w.coordinator(&["-n"])), Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}\n{err}\n{}", w.diagnostics());
+    assert!(
+        out.contains("distfiles to fetch: 2 (plain-1.0.tar.gz curl-8.9.1.tar.gz)"),
+        "{out}"
+    );
+    let plan = planned(&out);
+    assert_eq!(plan.len(), 3, "{out}");
+    for (name, entries) in &plan {
+        let to_build: Vec<&str> = entries
+            .iter()
+            .filter(|(p, _)| p == "build")
+            .map(|(_, e)| e.as_str())
+            .collect();
+        assert_eq!(to_build, ["misc/plain", "net/curl"], "{name}: {out}");
+    }
+    assert!(
+        out.contains("curl-8.9.1.tgz debug-curl-8.9.1.tgz"),
+        "the package files: {out}"
+    );
+    // Nothing changed anywhere: no batch, no state, nothing queued, fetched,
+    // built or mailed.
+    assert_eq!(
+        fs::read_dir(&w.work).map(|d| d.count()).unwrap_or(0),
+        before_work
+    );
+    assert!(w.batches().is_empty());
+    assert!(!w.distdir.join("curl-8.9.1.tar.gz").exists());
+    for h in &w.hosts {
+        for sub in ["new", "cur", "done", "failed", "plan"] {
+            let n = fs::read_dir(h.spool().join(sub))
+                .map(|d| d.count())
+                .unwrap_or(0);
+            assert_eq!(n, 0, "{} {sub}/", h.arch);
+        }
+        assert!(!h.dir.join("packages").exists(), "{}", h.arch);
+    }
+    assert!(w.smtpd.messages().is_empty());
+
+    // The real run builds exactly that on every target.
+    let (code, _, err) = wait_for(spawn(w.coordinator(&[])), Duration::from_secs(180));
+    assert_eq!(code, 0, "{err}\n{}", w.diagnostics());
+    let b = &w.batches()[0];
+    for (name, entries) in &plan {
+        let built: Vec<String> = records(&b.join(format!("target/{name}.jsonl")))
+            .iter()
+            .filter(|r| r["kind"] == "build" && r["target"] == "package")
+            .filter(|r| r["status"] == "built")
+            .filter_map(|r| r["fullpkgpath"].as_str().map(String::from))
+            .collect();
+        let planned: Vec<String> = entries
+            .iter()
+            .filter(|(p, _)| p == "build")
+            .map(|(_, e)| e.clone())
+            .collect();
+        assert_eq!(built, planned, "{name}");
+    }
+    let fetched: Vec<String> = records(&b.join("fetch.jsonl"))
+        .iter()
+        .filter(|r| r["kind"] == "build" && r["status"] == "built")
+        .filter_map(|r| r["fullpkgpath"].as_str().map(String::from))
+        .collect();
+    assert_eq!(fetched, ["misc/plain", "net/curl"]);
+    for f in ["plain-1.0.tar.gz", "curl-8.9.1.tar.gz"] {
+        assert!(w.distdir.join(f).is_file(), "{f}");
+    }
+
+    // Built: the delta needs --force now, and everything is up to date.
+    let (code, out, _) = wait_for(spawn(w.coordinator(&["-n"])), Duration::from_secs(60));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("built already"), "{out}");
+    let (code, out, err) = wait_for(
+        spawn(w.coordinator(&["-n", "--force"])),
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("distfiles to fetch: 0"), "{out}");
+    for (name, entries) in planned(&out) {
+        assert!(
+            !entries.is_empty() && entries.iter().all(|(p, _)| p == "up-to-date"),
+            "{name}: {out}"
+        );
+    }
+}

@@ -234,7 +234,7 @@ fn answer(spool: &Spool, chain: &Chain, id: &str) -> Result<(), Error> {
     let tmp = spool
         .dir(State::Tmp)
         .join(format!("{id}.{}.answer", std::process::id()));
-    let written = crate::atomic::write_via(&tmp, &dest, &body).map_err(|e| Error::io(&dest, e));
+    // The request goes first: the asker finds nothing left once answered.
     let _ = fs::remove_file(&req);
-    written
+    crate::atomic::write_via(&tmp, &dest, &body).map_err(|e| Error::io(&dest, e))
 }

@@ -153,11 +153,13 @@ pub fn delta(c: &Coordinator<'_>, pending: &Path) -> Result<Found, Error> {
         Delta::Git { base, branch } => {
             cmd.arg("--git").arg(format!("{base}..{branch}"));
         }
-        Delta::Update => {
-            if !pending.exists() {
-                File::create(pending).map_err(|e| Error::io(pending, e))?;
-            }
+        // No update output yet: no change (nothing is made: `run -n`
+        // changes nothing).
+        Delta::Update if pending.exists() => {
             cmd.arg(pending);
+        }
+        Delta::Update => {
+            cmd.arg("/dev/null");
         }
     }
     let (status, stdout) = run_filter(cmd, &prog, None)?;

@@ -22,6 +22,7 @@ mod check;
 pub mod config;
 mod fanout;
 mod list;
+mod plan;
 mod report;
 mod state;
 mod status;
@@ -84,8 +85,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// Start over while the update keeps bringing changes (at most 10 batches).
-    #[arg(long = "loop")]
+    #[arg(long = "loop", conflicts_with = "dry_run")]
     pub repeat: bool,
+    /// Plan only: what each target would build (each entry up-to-date or to
+    /// build, as make decides there) and the distfiles to fetch; nothing is
+    /// changed anywhere (the update command is not run).
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -136,7 +142,12 @@ pub fn run(args: &Args, diag: &Diag) -> Result<Exit, Error> {
         }
         Cmd::Run(r) => {
             let cfg = config::load(&r.config)?;
-            Coordinator::new(cfg, diag).run(r.force, r.repeat)
+            let c = Coordinator::new(cfg, diag);
+            if r.dry_run {
+                c.plan(r.force)
+            } else {
+                c.run(r.force, r.repeat)
+            }
         }
     }
 }

@@ -78,12 +78,7 @@ fn arch_of(r: &Record) -> Result<Option<String>, RecordError> {
     opt_str(r, "arch").map(|a| a.map(one_line))
 }
 
-/// One line of text for the mail: control characters become `?`.
-pub fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
+pub use crate::tail::one_line;
 
 impl Gather {
     /// Take in one record.  A record of a kind the summary does not use is
