@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::Error;
@@ -60,8 +60,9 @@ struct Shared {
     errors: AtomicUsize,
     /// stderr is a terminal: progress is shown.
     tty: bool,
-    /// A progress line is on the terminal, without its newline.
-    on_line: AtomicBool,
+    /// How many progress lines are on the terminal (the last one without its
+    /// newline).
+    on_line: AtomicUsize,
     /// The syslog socket every message also goes to (see [`Diag::syslog`]).
     syslog: std::sync::OnceLock<std::os::unix::net::UnixDatagram>,
 }
@@ -82,7 +83,7 @@ impl Diag {
             tool,
             errors: AtomicUsize::new(0),
             tty: std::io::stderr().is_terminal(),
-            on_line: AtomicBool::new(false),
+            on_line: AtomicUsize::new(0),
             syslog: std::sync::OnceLock::new(),
         }))
     }
@@ -112,10 +113,19 @@ impl Diag {
             let _ = s.send(line.as_bytes());
         }
         let mut e = std::io::stderr().lock();
-        if self.0.on_line.swap(false, Ordering::Relaxed) {
-            let _ = write!(e, "\r\x1b[K");
-        }
+        self.clear(&mut e);
         let _ = writeln!(e, "{}: {}", self.0.tool, msg);
+    }
+
+    /// Take the progress lines off the terminal.
+    fn clear(&self, e: &mut impl Write) {
+        let n = self.0.on_line.swap(0, Ordering::Relaxed);
+        if n > 0 {
+            let _ = write!(e, "\r\x1b[K");
+            for _ in 1..n {
+                let _ = write!(e, "\x1b[1A\x1b[K");
+            }
+        }
     }
 
     /// An error about one input line: reported, counted, and the tool goes on.
@@ -145,12 +155,34 @@ impl Diag {
     /// Progress for a person at a terminal, on one line that the next message
     /// replaces; nothing under cron.
     pub fn progress(&self, msg: impl fmt::Display) {
-        if self.0.tty {
-            let mut e = std::io::stderr().lock();
-            let _ = write!(e, "\r\x1b[K{}: {}", self.0.tool, msg);
-            let _ = e.flush();
-            self.0.on_line.store(true, Ordering::Relaxed);
+        self.progress_lines(&[format!("{}: {}", self.0.tool, msg)]);
+    }
+
+    /// Progress on several lines (a line per target), which the next progress
+    /// or message replaces; each is cut to the terminal's width, so that none
+    /// wraps.  Nothing under cron.
+    pub fn progress_lines(&self, lines: &[String]) {
+        if !self.0.tty {
+            return;
         }
+        let width = rustix::termios::tcgetwinsize(std::io::stderr())
+            .map(|w| usize::from(w.ws_col))
+            .ok()
+            .filter(|&w| w > 0)
+            .unwrap_or(80);
+        let mut e = std::io::stderr().lock();
+        self.clear(&mut e);
+        let mut text = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            // One column left free: a full line would wrap on some terminals.
+            text.extend(l.chars().take(width.saturating_sub(1)));
+        }
+        let _ = write!(e, "{text}");
+        let _ = e.flush();
+        self.0.on_line.store(lines.len(), Ordering::Relaxed);
     }
 
     pub fn errors(&self) -> usize {
@@ -160,9 +192,7 @@ impl Diag {
     /// The exit status for a run that got to the end: `Failed` when any error was
     /// reported, `otherwise` when not.
     pub fn finish(&self, otherwise: Exit) -> Exit {
-        if self.0.on_line.swap(false, Ordering::Relaxed) {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
-        }
+        self.clear(&mut std::io::stderr().lock());
         if self.errors() > 0 {
             Exit::Failed
         } else {

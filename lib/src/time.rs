@@ -111,3 +111,14 @@ mod tests {
         assert_eq!(compact_stamp(leap), "20000229-000000");
     }
 }
+
+/// A time on a clock, for a person at a terminal: `m:ss`, or `h:mm:ss` from
+/// an hour on.
+pub fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}

@@ -1615,3 +1615,165 @@ fn run_n_lists_exactly_what_the_run_then_builds() {
         );
     }
 }
+
+/// The live view in a real terminal (tmux): a line per target with the stage
+/// at work, entry n of N and the time to its deadline, or how it ended; at the
+/// end a line per target, and no live line left.
+#[test]
+fn the_live_view_of_every_target_in_a_terminal() {
+    require("tmux", "tmux");
+    let t = tempfile::tempdir().expect("tempdir");
+    let tp = t.path();
+    let db = crate::fixture::sample_db(tp);
+    let mut watchers = Vec::new();
+    let mut targets = String::new();
+    let copies: Vec<crate::fixture::SampleCopy> =
+        (0..2).map(|_| crate::fixture::SampleCopy::new()).collect();
+    let chain = tp.join("chain");
+    fs::write(&chain, "build-list\ncollect-built\n").expect("write chain");
+    for (c, (arch, slow)) in copies.iter().zip([("amd64", "1"), ("i386", "8")]) {
+        let spool = tp.join(format!("spool-{arch}"));
+        let mut cmd = Command::new(bin("build-trigger"));
+        cmd.args(["watch", "--rescan", "1s", "--spool"])
+            .arg(&spool)
+            .arg("--chain")
+            .arg(&chain);
+        for (k, v) in c.env() {
+            let v = if k == "MACHINE_ARCH" { arch } else { v };
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        cmd.arg("--env").arg(format!("SLOW_SECONDS={slow}"));
+        let log = tp.join(format!("watch-{arch}.log"));
+        watchers.push(Watcher {
+            child: Some(
+                cmd.env("PATH", test_path())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(fs::File::create(&log).expect("log"))
+                    .spawn()
+                    .expect("watch"),
+            ),
+            log,
+        });
+        targets.push_str(&format!(
+            "\n[[target]]\nname = \"{arch}\"\narch = \"{arch}\"\nspool = \"{}\"\ndeadline = \"5m\"\n",
+            s(&spool)
+        ));
+    }
+    let config = tp.join("portflow.conf");
+    fs::write(
+        &config,
+        format!(
+            "ports_dir = \"{}\"\nupdate = [\"echo\", \"P devel/slow/Makefile\"]\n\
+             work_dir = \"{}\"\nsqlports = \"{}\"\nprefetch = false\n\
+             [mail]\nmaildir = \"{}\"\n{targets}",
+            s(&fixture_tree()),
+            s(&tp.join("work")),
+            s(&db),
+            s(&tp.join("mail")),
+        ),
+    )
+    .expect("write config");
+    let script = tp.join("live.sh");
+    write_script(
+        &script,
+        &format!(
+            "#!/bin/sh\nexport PATH='{}'\n'{}' run --config '{}' > '{}'\necho \"exit $?\"\nsleep 60\n",
+            test_path(),
+            bin("build-coordinator").display(),
+            s(&config),
+            s(&tp.join("out"))
+        ),
+    );
+    let sock = tp.join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "live",
+        "-x",
+        "120",
+        "-y",
+        "20",
+        &s(&script),
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "live"]).stdout).into_owned()
+    };
+    // A moment: amd64 is done, i386 builds devel/slow.
+    let start = Instant::now();
+    let mut seen = String::new();
+    while start.elapsed() < Duration::from_secs(60) {
+        seen = screen();
+        if seen.contains("1 of 2 targets done") && seen.contains("build-list 1/1 devel/slow") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let logs = || {
+        watchers
+            .iter()
+            .map(|w| w.log())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    let lines: Vec<&str> = seen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("build-coordinator: batch ")
+                && l.ends_with(": 1 of 2 targets done")),
+        "{seen}\n{}",
+        logs()
+    );
+    let amd64 = lines
+        .iter()
+        .find(|l| l.starts_with("  amd64 "))
+        .expect(&seen);
+    assert!(amd64.contains("  done in "), "{seen}");
+    let i386 = lines
+        .iter()
+        .find(|l| l.starts_with("  i386 "))
+        .expect(&seen);
+    assert!(
+        i386.contains("build-list 1/1 devel/slow; deadline in 4:5"),
+        "{seen}"
+    );
+    // The end: a line per target, the live lines gone.
+    let start = Instant::now();
+    while !screen().contains("exit ") && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let end = screen();
+    let _ = tmux(&["kill-server"]);
+    let lines: Vec<&str> = end.lines().filter(|l| !l.trim().is_empty()).collect();
+    for arch in ["amd64", "i386"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("build-coordinator: batch ")
+                    && l.contains(&format!(": target {arch}: done in "))),
+            "{end}"
+        );
+    }
+    assert!(lines.contains(&"exit 0"), "{end}\n{}", logs());
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("targets done") && !l.contains("deadline in")),
+        "a live line was left:\n{end}"
+    );
+}

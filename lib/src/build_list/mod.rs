@@ -27,6 +27,7 @@ use crate::host::{Host, HostArgs};
 use crate::jsonl::{Inputs, Item, Output};
 use crate::pkgpath::PkgPath;
 use crate::record::{Kind, Level, Reason, Record};
+use crate::time::clock;
 use crate::Error;
 
 use batch::{Batch, Opened};
@@ -638,16 +639,6 @@ fn catch_stop() -> Result<Arc<AtomicBool>, Error> {
             .map_err(Error::system("catch SIGTERM, SIGINT and SIGHUP"))?;
     }
     Ok(stop)
-}
-
-/// `m:ss`, or `h:mm:ss` from an hour on.
-fn clock(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
 }
 
 /// The error of a run stopped by a signal, or drained.

@@ -16,7 +16,7 @@ use crossbeam_channel::{at, bounded, Receiver, Select};
 
 use super::config::{Target, BUILD_TRIGGER};
 use super::{append, program, BatchDir, Coordinator};
-use crate::record::{BuildStatus, Kind, Level, Record, TargetStatus};
+use crate::record::{BuildStatus, Kind, Level, Record, SpoolState, TargetStatus};
 use crate::Error;
 
 /// ssh's exit status when it could not connect or lost the connection.
@@ -46,6 +46,9 @@ struct Shared {
     cancel: AtomicBool,
     /// The last ssh failed to connect (the target is unreachable so far).
     unreachable: AtomicBool,
+    /// What `build-trigger status` last said of the batch there, for the live
+    /// view (a terminal only).
+    seen: std::sync::Mutex<String>,
 }
 
 /// The directory of the targets' files in the batch directory: a target's name
@@ -104,6 +107,7 @@ fn start_target(c: &Coordinator<'_>, b: &BatchDir, t: &Target) -> Result<Started
     let shared = Arc::new(Shared {
         cancel: AtomicBool::new(false),
         unreachable: AtomicBool::new(false),
+        seen: std::sync::Mutex::new(String::new()),
     });
     let start = Instant::now();
     let job = Job {
@@ -153,23 +157,22 @@ fn join(c: &Coordinator<'_>, b: &BatchDir, started: &[Started]) -> Vec<(Ended, f
         ops.push((i, true, sel.recv(&timers[i])));
     }
     let mut left = n;
+    let over = Arc::new(AtomicBool::new(false));
+    if c.tty {
+        watch_targets(c, b, started, &over);
+    }
     while left > 0 {
         if c.tty {
-            let waiting: Vec<&str> = c
-                .cfg
-                .targets
-                .iter()
-                .zip(&results)
-                .filter(|(_, r)| r.is_none())
-                .map(|(t, _)| t.name.as_str())
-                .collect();
-            c.progress(format_args!(
-                "batch {}: waiting for {}",
-                b.id,
-                waiting.join(", ")
-            ));
+            live_view(c, b, started, &results);
         }
-        let op = sel.select();
+        let op = if c.tty {
+            match sel.select_timeout(VIEW_EVERY) {
+                Ok(op) => op,
+                Err(_) => continue,
+            }
+        } else {
+            sel.select()
+        };
         let idx = op.index();
         let Some(&(i, is_deadline, _)) = ops.iter().find(|o| o.2 == idx) else {
             continue;
@@ -192,6 +195,7 @@ fn join(c: &Coordinator<'_>, b: &BatchDir, started: &[Started]) -> Vec<(Ended, f
         results[i] = Some((ended, s.start.elapsed().as_secs_f64()));
         left -= 1;
     }
+    over.store(true, Ordering::SeqCst);
     results
         .into_iter()
         .map(|r| {
@@ -204,6 +208,135 @@ fn join(c: &Coordinator<'_>, b: &BatchDir, started: &[Started]) -> Vec<(Ended, f
             ))
         })
         .collect()
+}
+
+/// How often the live view is drawn again.
+const VIEW_EVERY: Duration = Duration::from_secs(1);
+/// How often each target is asked what it is at, for the live view.
+const LOOK_EVERY: Duration = Duration::from_secs(3);
+/// How long one such look may take.
+const LOOK_LIMIT: Duration = Duration::from_secs(20);
+
+/// On a terminal: ask every target still at work what its batch is at
+/// (`build-trigger status`, over ssh as the run reaches it), every few
+/// seconds, until `over`; in a thread of its own.
+fn watch_targets(c: &Coordinator<'_>, b: &BatchDir, started: &[Started], over: &Arc<AtomicBool>) {
+    let jobs: Vec<(Target, Arc<Shared>)> = c
+        .cfg
+        .targets
+        .iter()
+        .cloned()
+        .zip(started.iter().map(|s| Arc::clone(&s.shared)))
+        .collect();
+    let (env, id, over) = (c.cfg.env.clone(), b.id.clone(), Arc::clone(over));
+    let _ = std::thread::Builder::new()
+        .name("live view".into())
+        .spawn(move || {
+            while !over.load(Ordering::SeqCst) {
+                for (t, shared) in &jobs {
+                    if over.load(Ordering::SeqCst) || shared.cancel.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let seen = look(t, &env, &id);
+                    if let Ok(mut s) = shared.seen.lock() {
+                        *s = seen;
+                    }
+                }
+                let until = Instant::now() + LOOK_EVERY;
+                while Instant::now() < until && !over.load(Ordering::SeqCst) {
+                    std::thread::sleep(POLL * 4);
+                }
+            }
+        });
+}
+
+/// What `build-trigger status` says of batch `id` on target `t`: the stage
+/// at work, entry n of N and the failures so far; queued; or why it said
+/// nothing.  One line: it comes from the build host.
+fn look(t: &Target, env: &[(String, String)], id: &str) -> String {
+    let spool = t.spool.to_string_lossy().into_owned();
+    let mut cmd = on_target(
+        t,
+        &trigger_program(t),
+        &["status", "--spool", &spool, "--json"],
+    );
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let text = match crate::proc::output_within(cmd, LOOK_LIMIT) {
+        Ok((st, out, _)) if st.success() => out,
+        Ok((st, _, err)) => return format!("status: {st}: {}", crate::tail::short(&err, 1)),
+        Err(m) => return m,
+    };
+    let Some(r) = text
+        .lines()
+        .filter_map(|l| Record::parse(l).ok())
+        .find(|r| r.is(Kind::Spool) && r.str("batch") == Some(id))
+    else {
+        return String::new();
+    };
+    let mut v = match r.word::<SpoolState>("state") {
+        Some(SpoolState::New) => "queued".to_string(),
+        _ => r.str("stage").unwrap_or("starting").to_string(),
+    };
+    if let (Some(e), Some(n), Some(of)) = (r.str("entry"), r.get("n"), r.get("of")) {
+        v.push_str(&format!(" {n}/{of} {e}"));
+    }
+    if let Some(f) = r.get("failures").and_then(serde_json::Value::as_u64) {
+        if f > 0 {
+            v.push_str(&format!(", {f} failed"));
+        }
+    }
+    if r.get("running").and_then(serde_json::Value::as_bool) == Some(false) {
+        v.push_str(" (no build-trigger serves the spool)");
+    }
+    crate::tail::one_line(&v)
+}
+
+/// The live view: a line per target, what it is at and the time to its
+/// deadline, or how it ended.
+fn live_view(
+    c: &Coordinator<'_>,
+    b: &BatchDir,
+    started: &[Started],
+    results: &[Option<(Ended, f64)>],
+) {
+    let done = results.iter().filter(|r| r.is_some()).count();
+    let mut lines = vec![format!(
+        "{}: batch {}: {done} of {} targets done",
+        super::TOOL,
+        b.id,
+        results.len()
+    )];
+    let w = c
+        .cfg
+        .targets
+        .iter()
+        .map(|t| t.name.as_str().chars().count())
+        .max()
+        .unwrap_or(0);
+    for ((t, s), r) in c.cfg.targets.iter().zip(started).zip(results) {
+        let what = match r {
+            Some((e, secs)) => format!(
+                "{} in {}",
+                e.status,
+                crate::time::show_duration(Duration::from_secs(secs.round() as u64))
+            ),
+            None => {
+                let left = (s.start + t.deadline).saturating_duration_since(Instant::now());
+                let seen = s.shared.seen.lock().map(|g| g.clone()).unwrap_or_default();
+                let seen = if seen.is_empty() {
+                    "waiting".into()
+                } else {
+                    seen
+                };
+                format!(
+                    "{seen}; deadline in {}",
+                    crate::time::clock(left.as_secs_f64())
+                )
+            }
+        };
+        lines.push(format!("  {:<w$}  {what}", t.name.as_str()));
+    }
+    c.diag.progress_lines(&lines);
 }
 
 /// A target given up at its deadline: its thread is told to stop; it was
