@@ -10,6 +10,7 @@ mod clean_env;
 mod collect_built;
 mod coordinator;
 mod demo;
+mod examples;
 mod fixture;
 mod install;
 mod manpages;

@@ -1,0 +1,756 @@
+//! The examples of the manual pages, run.
+//!
+//! Every `.Bd -literal` block of an EXAMPLES section is in [`TABLE`]: run on a
+//! sandbox host as written, checked by the tool that reads it (a
+//! configuration, a chain), or shown only, with the reason.  A block missing
+//! from the table, or an entry of the table with no block, fails the test: a
+//! new example is run or said not to be.
+//!
+//! The sandbox is an OpenBSD build host in a temporary directory: the sample
+//! tree where /usr/ports is (a CVS checkout of the -stable branch, whose
+//! repository has the release tag and the branch), `make` is BSD make
+//! (bmake), the pkg tools are the stand-ins over a package database, and the
+//! paths of the examples are mapped into it ([`Host::subst`]).  A command
+//! runs with `sh -c` in the work directory; the output the example shows must
+//! come out, numbers, digests and ids aside, `...` standing for anything.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+/// One example block.
+#[derive(Debug)]
+struct Block {
+    page: String,
+    n: usize,
+    text: String,
+}
+
+/// The blocks of the EXAMPLES sections, roff escapes undone.
+fn blocks() -> Vec<Block> {
+    let mut v = Vec::new();
+    let mut pages: Vec<PathBuf> = ["man1", "man5", "man7"]
+        .iter()
+        .flat_map(|s| {
+            fs::read_dir(root().join("man").join(s))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    pages.sort();
+    for p in pages {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&p).expect("page");
+        let (mut in_examples, mut block, mut n) = (false, None::<String>, 0);
+        for l in text.lines() {
+            if l.starts_with(".Sh ") {
+                in_examples = l == ".Sh EXAMPLES";
+            } else if in_examples && l.starts_with(".Bd -literal") {
+                block = Some(String::new());
+            } else if l == ".Ed" {
+                if let Some(b) = block.take() {
+                    v.push(Block {
+                        page: name.clone(),
+                        n,
+                        text: b,
+                    });
+                    n += 1;
+                }
+            } else if let Some(b) = block.as_mut() {
+                b.push_str(&l.replace("\\e", "\\").replace("\\&", ""));
+                b.push('\n');
+            }
+        }
+    }
+    v
+}
+
+/// What is done with an example.
+enum How {
+    /// Run its commands on the sandbox after the setup; the output shown must
+    /// come out.
+    Run(fn(&mut Host)),
+    /// The same, on a terminal (script(1)).
+    Tty(fn(&mut Host)),
+    /// A file the example shows, checked by the program that reads it.
+    File(fn(&Host, &str)),
+    /// Not run here, and why (said when the test runs with --nocapture).
+    Shown(&'static str),
+}
+
+const TABLE: &[(&str, usize, How)] = &[
+    ("build-coordinator.1", 0, How::Shown("check of a real farm: its SMTP server and ssh hosts (check itself: coordinator::check_finds_and_names_each_problem)")),
+    ("build-coordinator.1", 1, How::Shown("a crontab(5) line of a real initiator")),
+    ("build-coordinator.1", 2, How::Shown("a run of a real farm whose i386 host times out (coordinator::three_targets_one_mail_then_a_host_dies)")),
+    ("build-coordinator.1", 3, How::Shown("a farm of two build hosts (coordinator::run_n_lists_exactly_what_the_run_then_builds)")),
+    ("build-coordinator.1", 4, How::Shown("a real farm")),
+    ("build-list.1", 0, How::Run(with_list)),
+    ("build-list.1", 1, How::Run(with_list)),
+    ("build-list.1", 2, How::Run(with_list)),
+    ("build-list.1", 3, How::Run(nothing)),
+    ("build-trigger.1", 0, How::Shown("reboots the host")),
+    ("build-trigger.1", 1, How::Shown("a batch of a real farm (build_trigger::retry_builds_the_fixed_port_and_nothing_else)")),
+    ("build-trigger.1", 2, How::Shown("an rc.d(8) script of OpenBSD")),
+    ("build-trigger.1", 3, How::Shown("a crontab(5) line")),
+    ("build-trigger.1", 4, How::Shown("waits for real build hosts, one over ssh")),
+    ("build-trigger.1", 5, How::Tty(queued)),
+    ("build-trigger.1", 6, How::Run(queued)),
+    ("build-trigger.1", 7, How::File(chain_file)),
+    ("clean-env.1", 0, How::Run(nothing)),
+    ("clean-env.1", 1, How::Run(with_list)),
+    ("clean-env.1", 2, How::Run(curl_installed)),
+    ("clean-env.1", 3, How::Run(with_result)),
+    ("collect-built.1", 0, How::Run(with_list)),
+    ("collect-built.1", 1, How::Run(with_done)),
+    ("collect-built.1", 2, How::Run(curl_built)),
+    ("collect-built.1", 3, How::Run(with_done)),
+    ("pkgpath-expand.1", 0, How::Run(nothing)),
+    ("pkgpath-expand.1", 1, How::Run(nothing)),
+    ("pkgpath-expand.1", 2, How::Run(nothing)),
+    ("pkgpath-expand.1", 3, How::Run(stable_db)),
+    ("pkgpath-expand.1", 4, How::Run(nothing)),
+    ("ports-delta.1", 0, How::Run(nothing)),
+    ("ports-delta.1", 1, How::Run(nothing)),
+    ("ports-delta.1", 2, How::Run(git_checkout)),
+    ("ports-delta.1", 3, How::Run(nothing)),
+    ("ports-delta.1", 4, How::Run(nothing)),
+    ("ports-delta.1", 5, How::Run(nothing)),
+    ("ports-delta.1", 6, How::Run(nothing)),
+    ("rsync-list.1", 0, How::Run(with_list)),
+    ("rsync-list.1", 1, How::Run(curl_built)),
+    ("rsync-list.1", 2, How::Run(curl_built)),
+    ("rsync-list.1", 3, How::Run(with_done)),
+    ("rsync-list.1", 4, How::Run(with_done)),
+    ("summary-mail.1", 0, How::Shown("an SMTP server on localhost")),
+    ("summary-mail.1", 1, How::Shown("a crontab(5) line")),
+    ("summary-mail.1", 2, How::Run(with_done)),
+    ("summary-mail.1", 3, How::Run(with_done)),
+    ("portflow-records.5", 0, How::Shown("cvs rdiff output of the record page's story")),
+    ("portflow-records.5", 1, How::Shown("the records of that story")),
+    ("portflow-records.5", 2, How::Shown("the records of that story")),
+    ("portflow-records.5", 3, How::Shown("the records of that story")),
+    ("portflow-records.5", 4, How::Run(with_list)),
+    ("portflow.conf.5", 0, How::File(coordinator_config)),
+    ("portflow.conf.5", 1, How::Shown("starts a watcher that runs until stopped")),
+    ("portflow.conf.5", 2, How::File(coordinator_config)),
+];
+
+/// The sandbox host.
+struct Host {
+    _t: tempfile::TempDir,
+    w: PathBuf,
+    env: Vec<(String, String)>,
+    /// Programs left running by a setup (a watcher), killed with the host.
+    bg: Vec<std::process::Child>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        for c in &mut self.bg {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+const BASE: &str = "OPENBSD_7_8_BASE";
+const BRANCH: &str = "OPENBSD_7_8";
+
+impl Host {
+    /// A sandbox of its own: a copy of `tpl`, made once for all the
+    /// examples.  (The checkout's CVS/Root names the template's repository,
+    /// which the examples only read.)
+    fn copy(tpl: &Host) -> Host {
+        let t = tempfile::tempdir().expect("tempdir");
+        let w = t.path().join("host");
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(&tpl.w)
+            .arg(&w)
+            .status()
+            .expect("cp");
+        assert!(st.success());
+        let old = tpl.w.display().to_string();
+        let new = w.display().to_string();
+        let env = tpl
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "CVSROOT" {
+                    v.clone()
+                } else {
+                    v.replace(&old, &new)
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        Host {
+            _t: t,
+            w,
+            env,
+            bg: Vec::new(),
+        }
+    }
+
+    fn make() -> Host {
+        require("bmake", "bmake");
+        require("cvs", "cvs");
+        require("rsync", "rsync");
+        require("jq", "jq");
+        let t = tempfile::tempdir().expect("tempdir");
+        let w = t.path().to_path_buf();
+        for d in [
+            "bin",
+            "tmp",
+            "work",
+            "db",
+            "spool",
+            "sign",
+            "log",
+            "Mail",
+            "home",
+            "signer/build",
+        ] {
+            fs::create_dir_all(w.join(d)).expect("mkdir");
+        }
+        write_script(&w.join("bin/make"), "#!/bin/sh\nexec bmake \"$@\"\n");
+        let bindir = bin("ports-delta").parent().expect("bindir").to_path_buf();
+        let standins = root().join("tests/standins");
+        let path = format!(
+            "{}:{}:{}",
+            w.join("bin").display(),
+            bindir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let s = |p: PathBuf| p.display().to_string();
+        let env = vec![
+            ("PATH".into(), path),
+            ("HOME".into(), s(w.join("home"))),
+            ("TZ".into(), "UTC".into()),
+            ("LC_ALL".into(), "C".into()),
+            ("CVSROOT".into(), s(w.join("cvs"))),
+            ("PORTSDIR".into(), s(w.join("ports"))),
+            ("MAKESYSPATH".into(), s(w.join("ports/infrastructure/mk"))),
+            ("MACHINE_ARCH".into(), "amd64".into()),
+            ("SQLPORTS".into(), s(w.join("db/sqlports"))),
+            ("PKG_INFO".into(), s(standins.join("pkg_info"))),
+            ("PKG_DELETE".into(), s(standins.join("pkg_delete"))),
+            ("PKG_ADD".into(), s(standins.join("pkg_add"))),
+            ("PKG_DBDIR".into(), s(w.join("pkgdb"))),
+        ];
+        let h = Host {
+            _t: t,
+            w,
+            env,
+            bg: Vec::new(),
+        };
+        h.cvs_tree();
+        let db = crate::fixture::sample_db(&h.w.join("db"));
+        fs::rename(db, h.w.join("db/sqlports")).expect("sqlports");
+        write_files(
+            &h.w.join("pkgdb"),
+            &[
+                ("rsync-3.2.7/+CONTENTS", "@name rsync-3.2.7\n"),
+                ("quirks-7.49/+CONTENTS", "@name quirks-7.49\n"),
+            ],
+        );
+        h
+    }
+
+    /// The sample tree imported into CVS (module `ports`), tagged at the
+    /// release, branched, changed on the branch; /usr/ports is a checkout of
+    /// the branch, the mirror beside it.
+    fn cvs_tree(&self) {
+        let src = self.w.join("import");
+        copy_dir(&fixture_tree(), &src);
+        copy_dir(
+            &root().join("tests/fixtures/mirror"),
+            &self.w.join("mirror"),
+        );
+        for d in ["pobj", "distfiles", "packages", "plist", "logs"] {
+            let _ = fs::remove_dir_all(src.join(d));
+        }
+        self.ok("cvs", &self.w, &["-q", "init"]);
+        self.ok(
+            "cvs",
+            &src,
+            &["-q", "import", "-m", "ports", "ports", "OpenBSD", "release"],
+        );
+        self.ok("cvs", &self.w, &["-q", "rtag", BASE, "ports"]);
+        self.ok(
+            "cvs",
+            &self.w,
+            &["-q", "rtag", "-b", "-r", BASE, BRANCH, "ports"],
+        );
+        self.ok("cvs", &self.w, &["-q", "checkout", "-r", BRANCH, "ports"]);
+        let ports = self.w.join("ports");
+        for (f, add) in [
+            ("net/curl/Makefile", "# -stable: security fix\n"),
+            ("lang/php/Makefile.inc", "# -stable: security fix\n"),
+        ] {
+            let p = ports.join(f);
+            let mut text = fs::read_to_string(&p).expect("read");
+            text.push_str(add);
+            fs::write(&p, text).expect("write");
+        }
+        self.ok("cvs", &ports, &["-q", "commit", "-m", "-stable fixes"]);
+    }
+
+    fn ok(&self, program: &str, dir: &Path, args: &[&str]) {
+        let out = Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect(program);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The example's paths, on the sandbox (in one pass: a path put in is
+    /// never looked at again).
+    fn subst(&self, s: &str) -> String {
+        const MAP: [(&str, &str); 8] = [
+            ("/usr/ports", "ports"),
+            // The signing host: a directory (rsync copies there as over ssh).
+            ("signer:/", "signer/"),
+            ("/tmp/", "tmp/"),
+            ("/var/spool/portflow", "spool"),
+            ("/var/spool/sign", "sign"),
+            ("/var/db/", "db/"),
+            ("/var/log/portflow", "log"),
+            ("~/Mail", "Mail"),
+        ];
+        let w = self.w.display().to_string();
+        let mut out = String::new();
+        let mut rest = s;
+        'outer: while !rest.is_empty() {
+            for (from, to) in MAP {
+                if let Some(r) = rest.strip_prefix(from) {
+                    out.push_str(&format!("{w}/{to}"));
+                    rest = r;
+                    continue 'outer;
+                }
+            }
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+
+    /// Run one command line as the sandbox's shell does.
+    fn sh(&self, line: &str) -> Out {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(self.w.join("work"))
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sh");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run a setup command in the work directory, its paths mapped as the
+    /// examples' are; it must succeed (0 or 1).
+    fn setup(&self, line: &str) {
+        let out = self.sh(&self.subst(line));
+        assert!(matches!(out.code, 0 | 1), "setup {line}: {out:?}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-R")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+}
+
+// Setups.
+
+fn nothing(_: &mut Host) {}
+
+/// list.jsonl: the list stage's output for the branch.
+fn with_list(h: &mut Host) {
+    h.setup(&format!(
+        "ports-delta --cvs {BASE}:{BRANCH} | pkgpath-expand > list.jsonl"
+    ));
+}
+
+/// result.jsonl: a chain's output.
+fn with_result(h: &mut Host) {
+    with_list(h);
+    h.setup("clean-env --keep rsync < list.jsonl | build-list | collect-built > result.jsonl");
+}
+
+/// done.jsonl and built.jsonl: a chain's output, its transfers to a signing
+/// directory.
+fn with_done(h: &mut Host) {
+    with_list(h);
+    h.setup(
+        "clean-env --keep rsync < list.jsonl | build-list > built.jsonl && \
+         collect-built < built.jsonl | rsync-list /var/spool/sign/amd64 > done.jsonl",
+    );
+}
+
+/// /usr/ports a git clone instead: the release tagged, the -stable branch
+/// with the same fixes, origin/OPENBSD_7_8 known.
+fn git_checkout(h: &mut Host) {
+    require("git", "git");
+    let git = |dir: &str, args: &str| {
+        h.setup(&format!(
+            "cd ../{dir} && git -c user.name=Porter -c user.email=porter@example.org {args}"
+        ))
+    };
+    fs::rename(h.w.join("ports"), h.w.join("cvsports")).expect("mv");
+    copy_dir(&h.w.join("import"), &h.w.join("origin"));
+    git("origin", "init -q -b main");
+    git("origin", "add -A .");
+    git("origin", "commit -q -m release");
+    git("origin", &format!("tag {BASE}"));
+    git("origin", &format!("checkout -q -b {BRANCH}"));
+    h.setup(
+        "cd ../origin && echo '# -stable: security fix' >> net/curl/Makefile && \
+         echo '# -stable: security fix' >> lang/php/Makefile.inc",
+    );
+    git("origin", "commit -q -a -m fixes");
+    git("work", &format!("clone -q -b {BRANCH} ../origin ../ports"));
+}
+
+fn curl_built(h: &mut Host) {
+    h.setup("echo net/curl | build-list > built.jsonl");
+}
+
+fn curl_installed(h: &mut Host) {
+    write_files(
+        &h.w.join("pkgdb"),
+        &[("curl-8.9.1/+CONTENTS", "@name curl-8.9.1\n")],
+    );
+}
+
+/// A batch at work, at its third entry (devel/slow, which takes a minute),
+/// under a watcher, and one queued.
+fn queued(h: &mut Host) {
+    use std::os::unix::process::CommandExt;
+    h.setup(
+        "printf 'misc/plain\\nnet/tor\\ndevel/slow\\n' | \
+         build-trigger submit --spool /var/spool/portflow --batch 20261121-101500-3f2a9c1b",
+    );
+    h.setup(
+        "echo net/curl | build-trigger submit --spool /var/spool/portflow --batch 20261121-113000-77c01d2e",
+    );
+    fs::write(h.w.join("chain"), "build-list\n").expect("chain");
+    let child = Command::new("build-trigger")
+        .args(["watch", "--env", "SLOW_SECONDS=120", "--spool"])
+        .arg(h.w.join("spool"))
+        .arg("--chain")
+        .arg(h.w.join("chain"))
+        .current_dir(h.w.join("work"))
+        .env_clear()
+        .envs(h.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(h.w.join("watch.log")).expect("log"))
+        .process_group(0)
+        .spawn()
+        .expect("build-trigger watch");
+    h.bg.push(child);
+    let start = std::time::Instant::now();
+    while !h
+        .sh("build-trigger status --json --spool ../spool")
+        .stdout
+        .contains("\"entry\":\"devel/slow\"")
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the batch did not reach devel/slow: {}",
+            fs::read_to_string(h.w.join("watch.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A sqlports database of the -stable tree where the example has it.
+fn stable_db(h: &mut Host) {
+    with_list(h);
+    let _ = fs::copy(h.w.join("db/sqlports"), h.w.join("db/sqlports-stable"));
+}
+
+fn chain_file(h: &Host, text: &str) {
+    let p = h.w.join("chain");
+    fs::write(&p, text).expect("write chain");
+    // build-trigger loads it (run-once on an empty spool: nothing to run).
+    let out = h.sh(&format!(
+        "build-trigger run-once --spool {} --chain {} --env MACHINE_ARCH=amd64",
+        h.w.join("spool").display(),
+        p.display()
+    ));
+    assert_eq!(out.code, 3, "{out:?}");
+}
+
+fn coordinator_config(h: &Host, text: &str) {
+    let p = h.w.join("portflow.conf");
+    fs::write(&p, text).expect("write config");
+    let out = h.sh(&format!(
+        "build-coordinator check --file -c {}",
+        p.display()
+    ));
+    assert_eq!(out.code, 0, "{text}\n{out:?}");
+}
+
+// Running a block.
+
+/// The commands of a block (`$ ` or `# ` lines, with their continuation
+/// lines) and the lines it shows as their output (folded lines joined).
+fn split(text: &str) -> (Vec<String>, Vec<String>) {
+    let (mut cmds, mut shown) = (Vec::<String>::new(), Vec::<String>::new());
+    // The line before goes on into this one: in a command, in shown output.
+    let (mut in_cmd, mut folded) = (false, false);
+    for l in text.lines() {
+        let t = l.trim_end();
+        if in_cmd {
+            if let Some(c) = cmds.last_mut() {
+                c.push('\n');
+                c.push_str(l);
+            }
+            in_cmd = t.ends_with('\\') || t.ends_with('|');
+            continue;
+        }
+        if let Some(c) = l.strip_prefix("$ ").or_else(|| l.strip_prefix("# ")) {
+            cmds.push(c.to_string());
+            in_cmd = t.ends_with('\\') || t.ends_with('|');
+            folded = false;
+            continue;
+        }
+        let piece = t.strip_suffix('\\');
+        let text = piece.unwrap_or(t);
+        match shown.last_mut() {
+            Some(s) if folded => s.push_str(text.trim_start()),
+            _ => shown.push(text.to_string()),
+        }
+        folded = piece.is_some();
+    }
+    (cmds, shown)
+}
+
+/// A line as compared, what differs from run to run made alike: times
+/// (`2026-11-21T10:15:01Z`), long digit and hex runs (batch ids, digests),
+/// numbers of records (`"seconds":41.503`), durations (`3s`).  Versions and
+/// names stay as they are.
+fn norm(s: &str) -> String {
+    let c: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let digits = |from: usize| c[from..].iter().take_while(|x| x.is_ascii_digit()).count();
+    while i < c.len() {
+        // 2026-11-21T10:15:01Z
+        let stamp = "0000-00-00T00:00:00Z";
+        if i + stamp.len() <= c.len()
+            && c[i..i + stamp.len()]
+                .iter()
+                .zip(stamp.chars())
+                .all(|(x, p)| {
+                    if p == '0' {
+                        x.is_ascii_digit()
+                    } else {
+                        *x == p
+                    }
+                })
+        {
+            out.push('T');
+            i += stamp.len();
+            continue;
+        }
+        let hex = c[i..]
+            .iter()
+            .take_while(|x| x.is_ascii_hexdigit() && !x.is_ascii_uppercase())
+            .count();
+        if hex >= 8 {
+            out.push('H');
+            i += hex;
+            continue;
+        }
+        let n = digits(i);
+        if n >= 6 {
+            out.push('D');
+            i += n;
+            continue;
+        }
+        let after_key = i >= 2 && c[i - 1] == ':' && c[i - 2] == '"';
+        if n > 0 && after_key {
+            // A number of a record: 41.503
+            out.push('N');
+            i += n;
+            while i < c.len() && (c[i] == '.' || c[i].is_ascii_digit()) {
+                i += 1;
+            }
+            continue;
+        }
+        let unit = c.get(i + n).copied();
+        let next = c.get(i + n + 1).copied();
+        let starts = i == 0 || !c[i - 1].is_ascii_alphanumeric();
+        if n > 0
+            && starts
+            && matches!(unit, Some('s' | 'm' | 'h'))
+            && next.is_none_or(|x| !x.is_ascii_alphanumeric())
+        {
+            // A duration: 3s
+            out.push('N');
+            out.push(unit.unwrap_or('s'));
+            i += n + 1;
+            continue;
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `pattern` (with `...` for anything) matches `s`.
+fn matches(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split("...").collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let mut rest = s;
+    for (i, p) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(p) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i + 1 == parts.len() {
+            return rest.ends_with(p);
+        } else {
+            match rest.find(p) {
+                Some(at) => rest = &rest[at + p.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// A printed line is what the example shows: a record whose fields include
+/// those shown, with their values (numbers, digests and ids aside); other
+/// lines alike, `...` standing for anything.
+fn shows(want: &str, printed: &str) -> bool {
+    if let (Ok(serde_json::Value::Object(w)), Ok(serde_json::Value::Object(p))) = (
+        serde_json::from_str::<serde_json::Value>(want),
+        serde_json::from_str::<serde_json::Value>(printed),
+    ) {
+        return w.iter().all(|(k, v)| {
+            p.get(k).is_some_and(|pv| {
+                // The host's name is the sandbox's; numbers (seconds, sizes,
+                // pids) differ from run to run.
+                k == "host"
+                    || (v.is_number() && pv.is_number())
+                    || matches(&norm(&v.to_string()), &norm(&pv.to_string()))
+            })
+        });
+    }
+    matches(&norm(want), &norm(printed))
+}
+
+fn run_block(tpl: &Host, b: &Block, setup: fn(&mut Host), tty: bool) -> Result<(), String> {
+    let mut h = Host::copy(tpl);
+    setup(&mut h);
+    let (cmds, shown) = split(&b.text);
+    if cmds.is_empty() {
+        return Err("no command in it".into());
+    }
+    let mut all = String::new();
+    for c in &cmds {
+        let mut line = h.subst(c);
+        if tty {
+            line = format!("script -qec '{}' /dev/null", line.replace('\'', "'\\''"));
+        }
+        let out = h.sh(&line);
+        if matches!(out.code, 2 | 126 | 127) || out.stderr.contains("Fatal:") {
+            return Err(format!("`{c}`: exit {}: {}", out.code, out.stderr));
+        }
+        all.push_str(&out.stdout);
+        all.push_str(&out.stderr);
+    }
+    let printed: Vec<&str> = all.lines().map(|l| l.trim_end_matches('\r')).collect();
+    for want in shown.iter().filter(|l| !l.trim().is_empty()) {
+        let want = h.subst(want);
+        if !printed.iter().any(|p| shows(&want, p)) {
+            return Err(format!(
+                "shown, not printed: {want}\nprinted:\n{}",
+                printed.join("\n")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_example_of_the_manual_is_run_or_said_why_not() {
+    let blocks = blocks();
+    let mut problems = Vec::new();
+    for b in &blocks {
+        if !TABLE.iter().any(|(p, n, _)| *p == b.page && *n == b.n) {
+            problems.push(format!(
+                "{} example {}: not in the table of tests/integration/examples.rs:\n{}",
+                b.page, b.n, b.text
+            ));
+        }
+    }
+    for (p, n, _) in TABLE {
+        if !blocks.iter().any(|b| b.page == *p && b.n == *n) {
+            problems.push(format!("{p} example {n}: in the table, not in the page"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The runnable examples, run; the files, checked.
+#[test]
+fn the_examples_of_the_manual_work_as_written() {
+    let blocks = blocks();
+    let tpl = Host::make();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (page, n, how) in TABLE {
+        let Some(b) = blocks.iter().find(|b| b.page == *page && b.n == *n) else {
+            continue;
+        };
+        match how {
+            How::Run(setup) | How::Tty(setup) => {
+                ran += 1;
+                let tty = matches!(how, How::Tty(_));
+                if let Err(e) = run_block(&tpl, b, *setup, tty) {
+                    failed.push(format!("{page} example {n}:\n{}\n=> {e}", b.text));
+                }
+            }
+            How::File(check) => {
+                ran += 1;
+                let h = Host::copy(&tpl);
+                check(&h, &b.text);
+            }
+            How::Shown(why) => println!("{page} example {n}: not run: {why}"),
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    assert!(ran > 0);
+}
