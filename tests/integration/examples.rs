@@ -86,8 +86,8 @@ const TABLE: &[(&str, usize, How)] = &[
     ("build-coordinator.1", 0, How::Shown("check of a real farm: its SMTP server and ssh hosts (check itself: coordinator::check_finds_and_names_each_problem)")),
     ("build-coordinator.1", 1, How::Shown("a crontab(5) line of a real initiator")),
     ("build-coordinator.1", 2, How::Shown("a run of a real farm whose i386 host times out (coordinator::three_targets_one_mail_then_a_host_dies)")),
-    ("build-coordinator.1", 3, How::Shown("a farm of two build hosts (coordinator::run_n_lists_exactly_what_the_run_then_builds)")),
-    ("build-coordinator.1", 4, How::Shown("a real farm")),
+    ("build-coordinator.1", 3, How::Run(farm)),
+    ("build-coordinator.1", 4, How::Run(farm)),
     ("build-list.1", 0, How::Run(with_list)),
     ("build-list.1", 1, How::Run(with_list)),
     ("build-list.1", 2, How::Run(with_list)),
@@ -320,8 +320,9 @@ impl Host {
     /// The example's paths, on the sandbox (in one pass: a path put in is
     /// never looked at again).
     fn subst(&self, s: &str) -> String {
-        const MAP: [(&str, &str); 8] = [
+        const MAP: [(&str, &str); 9] = [
             ("/usr/ports", "ports"),
+            ("/etc/portflow.conf", "portflow.conf"),
             // The signing host: a directory (rsync copies there as over ssh).
             ("signer:/", "signer/"),
             ("/tmp/", "tmp/"),
@@ -434,6 +435,53 @@ fn git_checkout(h: &mut Host) {
     );
     git("origin", "commit -q -a -m fixes");
     git("work", &format!("clone -q -b {BRANCH} ../origin ../ports"));
+}
+
+/// A farm: /etc/portflow.conf with two targets, amd64 and i386, each a
+/// spool served by its watcher (its own WRKOBJDIR, the tree and the
+/// repository shared), the update and the delta in CVS, mail to a maildir.
+fn farm(h: &mut Host) {
+    use std::os::unix::process::CommandExt;
+    let w = h.w.display().to_string();
+    fs::write(h.w.join("farm-chain"), "build-list\ncollect-built\n").expect("chain");
+    let mut targets = String::new();
+    for arch in ["amd64", "i386"] {
+        targets.push_str(&format!(
+            "\n[[target]]\nname = \"{arch}\"\narch = \"{arch}\"\n\
+             spool = \"{w}/spool-{arch}\"\ndeadline = \"10m\"\n"
+        ));
+        let child = Command::new("build-trigger")
+            .args(["watch", "--rescan", "1s", "--spool"])
+            .arg(h.w.join(format!("spool-{arch}")))
+            .arg("--chain")
+            .arg(h.w.join("farm-chain"))
+            .arg("--env")
+            .arg(format!("MACHINE_ARCH={arch}"))
+            .arg("--env")
+            .arg(format!("WRKOBJDIR={w}/pobj-{arch}"))
+            .current_dir(h.w.join("work"))
+            .env_clear()
+            .envs(h.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(h.w.join(format!("watch-{arch}.log"))).expect("log"))
+            .process_group(0)
+            .spawn()
+            .expect("build-trigger watch");
+        h.bg.push(child);
+    }
+    fs::write(
+        h.w.join("portflow.conf"),
+        format!(
+            "ports_dir = \"{w}/ports\"\nmake = \"make\"\n\
+             update = [\"cvs\", \"-q\", \"up\", \"-Pd\", \"-A\", \"-r\", \"{BRANCH}\"]\n\
+             sqlports = \"{w}/db/sqlports\"\nwork_dir = \"{w}/db/portflow\"\n\
+             [delta]\ncvs = \"{BASE}:{BRANCH}\"\n\
+             [mail]\nto = [\"stable-porters@example.org\"]\nmaildir = \"{w}/Mail/portflow\"\n\
+             {targets}"
+        ),
+    )
+    .expect("config");
 }
 
 fn curl_built(h: &mut Host) {

@@ -5,10 +5,14 @@
 //! files `make package` makes and the distfiles `make fetch` makes.  In
 //! OpenBSD's bsd.port.mk both are targets without prerequisites: make builds
 //! when a package file is missing, fetches when a distfile is missing, and
-//! does nothing else; the plan looks for exactly those files.
+//! does nothing else; the plan looks for exactly those files, in the order
+//! of the list: what an entry makes (the packages of its flavor, its
+//! distfiles) is there for the entries after it.  (Dependencies make builds
+//! on the way are not foreseen: an entry that is also a dependency of one
+//! before it is planned as a build, and found up to date by its turn.)
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use super::{Entry, Target};
 use crate::host::Host;
@@ -51,12 +55,16 @@ pub(crate) fn ask(
         }
     }
     let mut plans = HashMap::new();
+    // The package files the entries before make: an entry whose missing
+    // files they all make is up to date by its turn (lang/php/8.2,-gd after
+    // lang/php/8.2).
+    let mut made: HashSet<PathBuf> = HashSet::new();
     for e in entries {
         let reported = walk.problems.iter().any(|p| p == &e.path);
         let plan = match shown.get(e.path.as_str()) {
-            Some(lines) if !reported && lines.len() >= VARS.len() => {
-                decide(target, e.also, lines[0], lines[1], lines[2], lines[3])
-            }
+            Some(lines) if !reported && lines.len() >= VARS.len() => decide(
+                target, e.also, lines[0], lines[1], lines[2], lines[3], &mut made,
+            ),
             _ => EntryPlan {
                 plan: Plan::Fail,
                 packages: Vec::new(),
@@ -78,20 +86,24 @@ fn decide(
     checksum_files: &str,
     distdir: &str,
     ignore: &str,
+    made: &mut HashSet<PathBuf>,
 ) -> EntryPlan {
     let distdir = Path::new(distdir.trim());
     let distfiles: Vec<String> = checksum_files
         .split_whitespace()
-        .filter(|f| std::fs::symlink_metadata(distdir.join(f)).is_err())
+        .filter(|f| {
+            let p = distdir.join(f);
+            std::fs::symlink_metadata(&p).is_err() && !made.contains(&p)
+        })
         .map(str::to_string)
         .collect();
-    let ignore = ignore.trim().trim_matches('"').trim();
+    let ignore = sh_words(ignore);
     if !ignore.is_empty() {
         return EntryPlan {
             plan: Plan::Ignored,
             packages: Vec::new(),
             distfiles: Vec::new(),
-            why: Some(ignore.to_string()),
+            why: Some(ignore),
         };
     }
     let files = package_files(cookies);
@@ -100,9 +112,14 @@ fn decide(
         Target::Fetch => (Plan::Fetch, Vec::new()),
         Target::Package => {
             // An --also entry is cleaned (clean=all) and built again.
-            let missing: Vec<String> = files
+            let missing: Vec<&Path> = files
                 .iter()
-                .filter(|p| also || std::fs::symlink_metadata(p).is_err())
+                .copied()
+                .filter(|p| also || (std::fs::symlink_metadata(p).is_err() && !made.contains(*p)))
+                .collect();
+            made.extend(missing.iter().map(|p| p.to_path_buf()));
+            let missing: Vec<String> = missing
+                .iter()
                 .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
                 .collect();
             if missing.is_empty() {
@@ -112,18 +129,37 @@ fn decide(
             }
         }
     };
-    // make fetches only on its way to a build.
+    // make fetches only on its way to a build; what it fetches is there for
+    // the entries after.
     let distfiles = if plan == Plan::UpToDate {
         Vec::new()
     } else {
         distfiles
     };
+    made.extend(distfiles.iter().map(|f| distdir.join(f)));
     EntryPlan {
         plan,
         packages,
         distfiles,
         why: None,
     }
+}
+
+/// IGNORE as make's message has it: bsd.port.mk keeps it as quoted words
+/// (`"is marked as broken: Depends\ on\ Qt\ 5.14+"`) and prints it inside a
+/// double-quoted string of its own, which its quotes end: the words come out
+/// unquoted, their backslashes taken by the shell.
+fn sh_words(v: &str) -> String {
+    let mut out = String::new();
+    let mut chars = v.trim().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {}
+            '\\' => out.extend(chars.next()),
+            _ => out.push(c),
+        }
+    }
+    out.trim().to_string()
 }
 
 /// The package files among the cookies, those make builds (the others are
@@ -168,6 +204,20 @@ mod tests {
         /r/amd64/ftp/vim-lang-8.2.2230.tgz";
 
     #[test]
+    fn ignore_as_make_says_it() {
+        // What the real make shows for x11/kde-applications/lokalize.
+        assert_eq!(
+            sh_words(r#""is marked as broken: Depends\ on\ Qt\ 5.14+""#),
+            "is marked as broken: Depends on Qt 5.14+"
+        );
+        assert_eq!(sh_words(""), "");
+        assert_eq!(
+            sh_words(r#""is only for amd64, not i386" "is an interactive port""#),
+            "is only for amd64, not i386 is an interactive port"
+        );
+    }
+
+    #[test]
     fn the_files_make_builds_are_not_the_links() {
         let f: Vec<_> = package_files(VIM)
             .iter()
@@ -194,19 +244,52 @@ mod tests {
         );
         let dist = d.join("dist");
         let dist = dist.to_str().unwrap();
-        let p = decide(Target::Package, false, &cookies, "a-1.tar.gz ", dist, "");
+        let p = decide(
+            Target::Package,
+            false,
+            &cookies,
+            "a-1.tar.gz ",
+            dist,
+            "",
+            &mut HashSet::new(),
+        );
         assert_eq!(p.plan, Plan::Build);
         assert_eq!(p.packages, ["a-1.tgz", "debug-a-1.tgz"]);
         assert_eq!(p.distfiles, ["a-1.tar.gz"]);
         std::fs::write(d.join("amd64/all/a-1.tgz"), "").unwrap();
         std::fs::write(d.join("amd64/all/debug-a-1.tgz"), "").unwrap();
         std::fs::write(d.join("dist/a-1.tar.gz"), "").unwrap();
-        let p = decide(Target::Package, false, &cookies, "a-1.tar.gz", dist, "");
+        let p = decide(
+            Target::Package,
+            false,
+            &cookies,
+            "a-1.tar.gz",
+            dist,
+            "",
+            &mut HashSet::new(),
+        );
         assert_eq!(p.plan, Plan::UpToDate, "the ftp/ link alone is no build");
-        let p = decide(Target::Package, true, &cookies, "a-1.tar.gz", dist, "");
+        let p = decide(
+            Target::Package,
+            true,
+            &cookies,
+            "a-1.tar.gz",
+            dist,
+            "",
+            &mut HashSet::new(),
+        );
         assert_eq!(p.plan, Plan::Build, "--also builds again");
         assert_eq!(
-            decide(Target::Fetch, false, &cookies, "a-1.tar.gz b.zip", dist, "").plan,
+            decide(
+                Target::Fetch,
+                false,
+                &cookies,
+                "a-1.tar.gz b.zip",
+                dist,
+                "",
+                &mut HashSet::new()
+            )
+            .plan,
             Plan::Fetch
         );
         let p = decide(
@@ -216,6 +299,7 @@ mod tests {
             "",
             dist,
             "\"is marked as broken: no\"",
+            &mut HashSet::new(),
         );
         assert_eq!(p.plan, Plan::Ignored);
         assert_eq!(p.why.as_deref(), Some("is marked as broken: no"));

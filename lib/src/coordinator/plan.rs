@@ -73,7 +73,7 @@ impl Coordinator<'_> {
             .filter(|r| r.is(Kind::Port))
             .count();
         out.line(&format!(
-            "plan of a batch: {} port(s) changed, {entries} entr{} to build on {} target(s)",
+            "plan of a batch: {} port(s) changed, {entries} entr{} in the list, {} target(s)",
             delta.ports,
             if entries == 1 { "y" } else { "ies" },
             self.cfg.targets.len()
@@ -84,12 +84,17 @@ impl Coordinator<'_> {
             match &fetch.problem {
                 Some(m) => out.line(&format!("prefetch: {m}"))?,
                 None => {
-                    let files: Vec<String> = fetch
+                    let mut files: Vec<String> = Vec::new();
+                    for f in fetch
                         .records
                         .iter()
                         .filter(|r| r.word("plan") == Some(Plan::Fetch))
                         .flat_map(|r| strings(r, "distfiles"))
-                        .collect();
+                    {
+                        if !files.contains(&f) {
+                            files.push(f);
+                        }
+                    }
                     out.line(&format!(
                         "distfiles to fetch: {}{}",
                         files.len(),
