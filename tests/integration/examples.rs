@@ -78,6 +78,9 @@ enum How {
     Tty(fn(&mut Host)),
     /// A file the example shows, checked by the program that reads it.
     File(fn(&Host, &str)),
+    /// The output of a command over the text of the page's example
+    /// `.0`: each line it shows comes out.
+    Follows(usize, fn(&Host, &str) -> Out),
     /// Not run here, and why (said when the test runs with --nocapture).
     Shown(&'static str),
 }
@@ -129,10 +132,10 @@ const TABLE: &[(&str, usize, How)] = &[
     ("summary-mail.1", 1, How::Shown("a crontab(5) line")),
     ("summary-mail.1", 2, How::Run(with_done)),
     ("summary-mail.1", 3, How::Run(with_done)),
-    ("portflow-records.5", 0, How::Shown("cvs rdiff output of the record page's story")),
-    ("portflow-records.5", 1, How::Shown("the records of that story")),
-    ("portflow-records.5", 2, How::Shown("the records of that story")),
-    ("portflow-records.5", 3, How::Shown("the records of that story")),
+    ("portflow-records.5", 0, How::File(rdiff_output)),
+    ("portflow-records.5", 1, How::Follows(0, delta_of)),
+    ("portflow-records.5", 2, How::Follows(1, expand_first)),
+    ("portflow-records.5", 3, How::File(brand_new)),
     ("portflow-records.5", 4, How::Run(with_list)),
     ("portflow.conf.5", 0, How::File(coordinator_config)),
     ("portflow.conf.5", 1, How::Shown("starts a watcher that runs until stopped")),
@@ -352,15 +355,27 @@ impl Host {
 
     /// Run one command line as the sandbox's shell does.
     fn sh(&self, line: &str) -> Out {
-        let out = Command::new("sh")
+        self.sh_in(line, "")
+    }
+
+    /// The same, `input` on its standard input.
+    fn sh_in(&self, line: &str, input: &str) -> Out {
+        use std::io::Write;
+        let mut child = Command::new("sh")
             .arg("-c")
             .arg(line)
             .current_dir(self.w.join("work"))
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::null())
-            .output()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("sh");
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(input.as_bytes());
+        }
+        let out = child.wait_with_output().expect("sh");
         Out {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -553,6 +568,40 @@ fn chain_file(h: &Host, text: &str) {
         p.display()
     ));
     assert_eq!(out.code, 3, "{out:?}");
+}
+
+/// The records page's change list, as ports-delta reads it there.
+fn delta_of(h: &Host, text: &str) -> Out {
+    h.sh_in(
+        "ports-delta --exclude 'sysutils/firmware/*' --ports-dir ../ports",
+        text,
+    )
+}
+
+fn rdiff_output(h: &Host, text: &str) {
+    let out = delta_of(h, text);
+    assert!(matches!(out.code, 0 | 1), "{out:?}");
+}
+
+/// The first port record of a text, through pkgpath-expand.
+fn expand_first(h: &Host, text: &str) -> Out {
+    let first = text
+        .lines()
+        .find(|l| l.contains("\"kind\":\"port\""))
+        .expect("a port record");
+    h.sh_in("pkgpath-expand", &format!("{first}\n"))
+}
+
+/// A port the release's sqlports does not know, through pkgpath-expand.
+fn brand_new(h: &Host, text: &str) {
+    let out = h.sh_in(
+        "pkgpath-expand",
+        "{\"kind\":\"port\",\"v\":1,\"pkgpath\":\"net/brandnew\"}\n",
+    );
+    let printed: Vec<&str> = out.stdout.lines().collect();
+    for want in text.lines() {
+        assert!(printed.iter().any(|p| shows(want, p)), "{want}\n{out:?}");
+    }
 }
 
 fn coordinator_config(h: &Host, text: &str) {
@@ -795,6 +844,25 @@ fn the_examples_of_the_manual_work_as_written() {
                 ran += 1;
                 let h = Host::copy(&tpl);
                 check(&h, &b.text);
+            }
+            How::Follows(from, run) => {
+                ran += 1;
+                let input = blocks
+                    .iter()
+                    .find(|x| x.page == *page && x.n == *from)
+                    .map(|x| x.text.as_str())
+                    .unwrap_or_default();
+                let h = Host::copy(&tpl);
+                let out = run(&h, input);
+                let printed: Vec<&str> = out.stdout.lines().collect();
+                for want in b.text.lines().filter(|l| !l.trim().is_empty()) {
+                    if !printed.iter().any(|p| shows(want, p)) {
+                        failed.push(format!(
+                            "{page} example {n} (from example {from}): shown, not printed: {want}\nprinted:\n{}{}",
+                            out.stdout, out.stderr
+                        ));
+                    }
+                }
             }
             How::Shown(why) => println!("{page} example {n}: not run: {why}"),
         }
