@@ -2,7 +2,8 @@
 //! ports against plain `env SUBDIRLIST=... make package BULK=yes` over the same list,
 //! on a generated tree that uses the sample tree's infrastructure/ (bmake).
 //!
-//! Nothing is built: every package is there and newer than its port, so the time
+//! Nothing is built: every package is there (a package file that exists is up to
+//! date, as with OpenBSD's make), so the time
 //! is make walking the list (a sub-make per entry, the up-to-date check) plus, for
 //! build-list, what it adds: reading make's output through a pipe, one log file
 //! and one synced journal line per entry, a record per entry on stdout.  The goal:
@@ -134,8 +135,8 @@ impl World {
             ] {
                 touch(&p, old)?;
             }
-            // The package: up to date by the tree's rule (it exists and is newer
-            // than every file of the port), linked into ftp/ as make would.
+            // The package: up to date by the tree's rule (it exists; the port is
+            // older all the same, as on a host), linked into ftp/ as make would.
             let pkg = all.join(format!("{name}-1.0.tgz"));
             write(&pkg, &format!("{name}-1.0 package stand-in\n"))?;
             fs::hard_link(&pkg, ftp.join(format!("{name}-1.0.tgz"))).map_err(err(pkg.display()))?;
