@@ -6,7 +6,8 @@
 //! from the table, or an entry of the table with no block, fails the test: a
 //! new example is run or said not to be.
 //!
-//! The sandbox is an OpenBSD build host in a temporary directory: the sample
+//! The sandbox is an OpenBSD build host in a temporary directory, portflow
+//! installed in its /usr/local by `make install-files`: the sample
 //! tree where /usr/ports is (a CVS checkout of the -stable branch, whose
 //! repository has the release tag and the branch), `make` is BSD make
 //! (bmake), the pkg tools are the stand-ins over a package database, and the
@@ -227,7 +228,30 @@ impl Host {
             fs::create_dir_all(w.join(d)).expect("mkdir");
         }
         write_script(&w.join("bin/make"), "#!/bin/sh\nexec bmake \"$@\"\n");
-        let bindir = bin("ports-delta").parent().expect("bindir").to_path_buf();
+        // The programs as `make install` puts them (install-files: the ones
+        // this suite was built with), in /usr/local of the sandbox.
+        let built = bin("ports-delta");
+        let profile_dir = built.parent().expect("profile dir");
+        let out = Command::new("make")
+            .arg("install-files")
+            .arg(format!("PREFIX={}", w.join("usr/local").display()))
+            .arg(format!(
+                "TARGET_DIR={}",
+                profile_dir.parent().expect("target dir").display()
+            ))
+            .arg(format!(
+                "PROFILE={}",
+                profile_dir.file_name().unwrap().to_string_lossy()
+            ))
+            .current_dir(root())
+            .output()
+            .expect("make install-files");
+        assert!(
+            out.status.success(),
+            "make install-files: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bindir = w.join("usr/local/bin");
         let standins = root().join("tests/standins");
         let path = format!(
             "{}:{}:{}",
