@@ -101,7 +101,7 @@ const TABLE: &[(&str, usize, How)] = &[
     ("build-list.1", 3, How::Run(nothing)),
     ("build-trigger.1", 0, How::Shown("reboots the host")),
     ("build-trigger.1", 1, How::Shown("mails through /usr/sbin/sendmail, which this machine lacks (retry itself: build_trigger::retry_builds_the_fixed_port_and_nothing_else)")),
-    ("build-trigger.1", 2, How::Shown("an rc.d(8) script of OpenBSD")),
+    ("build-trigger.1", 2, How::File(rc_script)),
     ("build-trigger.1", 3, How::Cron(queued_for_cron)),
     ("build-trigger.1", 4, How::Shown("waits for the batch id printed before, on two hosts, one over ssh (coordinator::three_targets_one_mail_then_a_host_dies does it)")),
     ("build-trigger.1", 5, How::Tty(queued)),
@@ -142,7 +142,7 @@ const TABLE: &[(&str, usize, How)] = &[
     ("portflow-records.5", 3, How::File(brand_new)),
     ("portflow-records.5", 4, How::Run(with_list)),
     ("portflow.conf.5", 0, How::File(coordinator_config)),
-    ("portflow.conf.5", 1, How::Shown("starts a watcher that runs until stopped (build_trigger tests start them)")),
+    ("portflow.conf.5", 1, How::File(watch_line)),
     ("portflow.conf.5", 2, How::File(coordinator_config)),
 ];
 
@@ -350,12 +350,13 @@ impl Host {
     /// The example's paths, on the sandbox (in one pass: a path put in is
     /// never looked at again).
     fn subst(&self, s: &str) -> String {
-        const MAP: [(&str, &str); 10] = [
+        const MAP: [(&str, &str); 11] = [
             ("/usr/ports", "ports"),
             ("/etc/portflow.conf", "portflow.conf"),
             ("/etc/portflow/chain", "chain"),
             // The signing host: a directory (rsync copies there as over ssh).
             ("signer:/", "signer/"),
+            ("signer@sign.example.org:/", "signer/"),
             ("/tmp/", "tmp/"),
             ("/var/spool/portflow", "spool"),
             ("/var/spool/sign", "sign"),
@@ -602,6 +603,98 @@ fn chain_file(h: &Host, text: &str) {
         p.display()
     ));
     assert_eq!(out.code, 3, "{out:?}");
+}
+
+/// An rc.d(8) script: its daemon started as rc.subr starts it (with
+/// /usr/local the sandbox's, where `make install` put portflow and the
+/// default chain: a mount namespace of its own), then a batch submitted to
+/// its spool is built and its package reaches the signing directory.
+fn rc_script(h: &Host, text: &str) {
+    use std::os::unix::process::CommandExt;
+    require("unshare", "util-linux");
+    let settings: String = text
+        .lines()
+        .take_while(|l| !l.contains("rc.subr"))
+        .filter(|l| !l.starts_with("#!"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(h.w.join("rc.settings"), settings).expect("settings");
+    let line = h.sh(". ../rc.settings && printf '%s' \"$daemon $daemon_flags\"");
+    assert_eq!(line.code, 0, "{line:?}");
+    let cmd = h.subst(&line.stdout);
+    daemon_builds(h, &cmd, "signer/var/stable/amd64/plain-1.0.tgz");
+}
+
+/// A build host's watcher, as written in portflow.conf(5).
+fn watch_line(h: &Host, text: &str) {
+    let cmd = text
+        .lines()
+        .map(|l| l.trim_start_matches("# ").trim_end_matches('\\').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    daemon_builds(h, &h.subst(&cmd), "signer/var/stable/i386/plain-1.0.tgz");
+}
+
+/// Start `cmd`, a watcher, with /usr/local the sandbox's (where `make
+/// install` put portflow and the default chain: a mount namespace of its
+/// own); a batch submitted to its spool is built and the package reaches
+/// `delivered` (under the sandbox).
+fn daemon_builds(h: &Host, cmd: &str, delivered: &str) {
+    use std::os::unix::process::CommandExt;
+    require("unshare", "util-linux");
+    fs::create_dir_all(h.w.join("signer/var/stable")).expect("mkdir");
+    let mut child = Command::new("unshare")
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /usr/local || exit 99; exec $1",
+        ])
+        .arg(h.w.join("usr/local"))
+        .arg(cmd)
+        .current_dir(h.w.join("work"))
+        .env_clear()
+        .envs(h.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(h.w.join("daemon.log")).expect("log"))
+        .process_group(0)
+        .spawn()
+        .expect("unshare");
+    let kill = |c: &mut std::process::Child| {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", c.id())])
+            .status();
+        let _ = c.wait();
+    };
+    h.setup(
+        "echo misc/plain | build-trigger submit --spool /var/spool/portflow --batch d1 > /dev/null",
+    );
+    let start = std::time::Instant::now();
+    while !h.w.join("spool/done/d1.jsonl").exists() && !h.w.join("spool/failed/d1.jsonl").exists() {
+        if start.elapsed() > std::time::Duration::from_secs(60)
+            || child.try_wait().ok().flatten().is_some()
+        {
+            kill(&mut child);
+            panic!(
+                "{cmd}: the batch did not finish: {}",
+                fs::read_to_string(h.w.join("daemon.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    kill(&mut child);
+    let done = fs::read_to_string(h.w.join("spool/done/d1.jsonl"));
+    assert!(
+        done.is_ok(),
+        "{cmd}: {}",
+        fs::read_to_string(h.w.join("spool/failed/d1.jsonl")).unwrap_or_default()
+    );
+    assert!(
+        h.w.join(delivered).exists(),
+        "{cmd}: {delivered} not delivered: {}",
+        done.unwrap_or_default()
+    );
 }
 
 /// The records page's change list, as ports-delta reads it there.
