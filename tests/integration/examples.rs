@@ -77,6 +77,8 @@ enum How {
     Run(fn(&mut Host)),
     /// The same, on a terminal (script(1)).
     Tty(fn(&mut Host)),
+    /// Run, then a look at what it did.
+    RunThen(fn(&mut Host), fn(&Host)),
     /// A crontab(5) line: its command runs after the setup, with no
     /// terminal, and says nothing (cron mails what it says).
     Cron(fn(&mut Host)),
@@ -100,7 +102,7 @@ const TABLE: &[(&str, usize, How)] = &[
     ("build-list.1", 2, How::Run(with_list)),
     ("build-list.1", 3, How::Run(nothing)),
     ("build-trigger.1", 0, How::Shown("reboots the host")),
-    ("build-trigger.1", 1, How::Shown("mails through /usr/sbin/sendmail, which this machine lacks (retry itself: build_trigger::retry_builds_the_fixed_port_and_nothing_else)")),
+    ("build-trigger.1", 1, How::RunThen(curl_failed, retry_mailed)),
     ("build-trigger.1", 2, How::File(rc_script)),
     ("build-trigger.1", 3, How::Cron(queued_for_cron)),
     ("build-trigger.1", 4, How::Shown("waits for the batch id printed before, on two hosts, one over ssh (coordinator::three_targets_one_mail_then_a_host_dies does it)")),
@@ -153,6 +155,10 @@ struct Host {
     env: Vec<(String, String)>,
     /// Programs left running by a setup (a watcher), killed with the host.
     bg: Vec<std::process::Child>,
+    /// The commands run with the sandbox's /usr/local and /usr/sbin (where
+    /// `make install` put portflow, where sendmail is), in a mount
+    /// namespace of their own.
+    ns: bool,
 }
 
 impl Drop for Host {
@@ -203,6 +209,7 @@ impl Host {
             w,
             env,
             bg: Vec::new(),
+            ns: false,
         }
     }
 
@@ -280,6 +287,7 @@ impl Host {
             w,
             env,
             bg: Vec::new(),
+            ns: false,
         };
         h.cvs_tree();
         let db = crate::fixture::sample_db(&h.w.join("db"));
@@ -390,9 +398,25 @@ impl Host {
     /// The same, `input` on its standard input.
     fn sh_in(&self, line: &str, input: &str) -> Out {
         use std::io::Write;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(line)
+        let mut cmd = if self.ns {
+            let mut c = Command::new("unshare");
+            c.args([
+                "-rm",
+                "sh",
+                "-c",
+                "mount --bind \"$0\" /usr/local && mount --bind \"$1\" /usr/sbin || exit 99; \
+                 exec sh -c \"$2\"",
+            ])
+            .arg(self.w.join("usr/local"))
+            .arg(self.w.join("usr/sbin"))
+            .arg(line);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(line);
+            c
+        };
+        let mut child = cmd
             .current_dir(self.w.join("work"))
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -585,6 +609,66 @@ fn queued(h: &mut Host) {
 fn queued_for_cron(h: &mut Host) {
     h.setup("echo misc/plain | build-trigger submit --spool /var/spool/portflow > /dev/null");
     fs::write(h.w.join("chain"), "build-list\ncollect-built\n").expect("chain");
+}
+
+/// Batch 20261121-101500-3f2a9c1b finished with net/curl failed (its
+/// distfile was missing from the mirror, which has it again now), its watcher
+/// still serving the spool; a sendmail in /usr/sbin that keeps the mail.
+fn curl_failed(h: &mut Host) {
+    use std::os::unix::process::CommandExt;
+    let dist = h.w.join("mirror/curl-8.9.1.tar.gz");
+    let aside = h.w.join("curl-8.9.1.tar.gz");
+    fs::rename(&dist, &aside).expect("mv");
+    h.setup(
+        "printf 'net/curl\\nmisc/plain\\n' | \
+         build-trigger submit --spool /var/spool/portflow --batch 20261121-101500-3f2a9c1b > /dev/null",
+    );
+    fs::write(h.w.join("chain"), "build-list\ncollect-built\n").expect("chain");
+    let child = Command::new("build-trigger")
+        .args(["watch", "--rescan", "1s", "--spool"])
+        .arg(h.w.join("spool"))
+        .arg("--chain")
+        .arg(h.w.join("chain"))
+        .current_dir(h.w.join("work"))
+        .env_clear()
+        .envs(h.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(h.w.join("watch.log")).expect("log"))
+        .process_group(0)
+        .spawn()
+        .expect("build-trigger watch");
+    h.bg.push(child);
+    let done = h.w.join("spool/done/20261121-101500-3f2a9c1b.jsonl");
+    let start = std::time::Instant::now();
+    while !done.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the batch did not finish: {}",
+            fs::read_to_string(h.w.join("watch.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let records = fs::read_to_string(&done).expect("done");
+    assert!(
+        records
+            .contains("\"fullpkgpath\":\"net/curl\",\"target\":\"package\",\"status\":\"failed\""),
+        "{records}"
+    );
+    fs::rename(&aside, &dist).expect("mv back");
+    fs::create_dir_all(h.w.join("usr/sbin")).expect("mkdir");
+    write_script(
+        &h.w.join("usr/sbin/sendmail"),
+        &format!("#!/bin/sh\ncat > '{}'\n", h.w.join("Mail/sent").display()),
+    );
+    h.ns = true;
+}
+
+/// The retry built net/curl, and its mail went out through sendmail.
+fn retry_mailed(h: &Host) {
+    let mail = fs::read_to_string(h.w.join("Mail/sent")).expect("a mail through sendmail");
+    assert!(mail.contains("porters@example.org"), "{mail}");
+    assert!(mail.contains("curl-8.9.1.tgz"), "{mail}");
 }
 
 /// A sqlports database of the -stable tree where the example has it.
@@ -895,7 +979,13 @@ fn shows(want: &str, printed: &str) -> bool {
     matches(&norm(want), &norm(printed))
 }
 
-fn run_block(tpl: &Host, b: &Block, setup: fn(&mut Host), tty: bool) -> Result<(), String> {
+fn run_block(
+    tpl: &Host,
+    b: &Block,
+    setup: fn(&mut Host),
+    then: Option<fn(&Host)>,
+    tty: bool,
+) -> Result<(), String> {
     let mut h = Host::copy(tpl);
     setup(&mut h);
     let (cmds, shown) = split(&b.text);
@@ -924,6 +1014,9 @@ fn run_block(tpl: &Host, b: &Block, setup: fn(&mut Host), tty: bool) -> Result<(
                 printed.join("\n")
             ));
         }
+    }
+    if let Some(then) = then {
+        then(&h);
     }
     Ok(())
 }
@@ -976,10 +1069,14 @@ fn the_examples_of_the_manual_work_as_written() {
                     ));
                 }
             }
-            How::Run(setup) | How::Tty(setup) => {
+            How::Run(setup) | How::Tty(setup) | How::RunThen(setup, _) => {
                 ran += 1;
                 let tty = matches!(how, How::Tty(_));
-                if let Err(e) = run_block(&tpl, b, *setup, tty) {
+                let then = match how {
+                    How::RunThen(_, t) => Some(*t),
+                    _ => None,
+                };
+                if let Err(e) = run_block(&tpl, b, *setup, then, tty) {
                     failed.push(format!("{page} example {n}:\n{}\n=> {e}", b.text));
                 }
             }
