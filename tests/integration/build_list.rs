@@ -1238,43 +1238,10 @@ fn the_live_view_in_a_terminal_and_nothing_under_cron() {
         tmp.join("out.jsonl").display()
     ));
     write_script(&script, &text);
-    let sock = tmp.join("tmux.sock");
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&sock)
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "live",
-        "-x",
-        "150",
-        "-y",
-        "20",
-        &script.display().to_string(),
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let screen = || {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "live"]).stdout).into_owned()
-    };
-    let start = Instant::now();
-    let mut seen = String::new();
-    while start.elapsed() < Duration::from_secs(30) {
-        seen = screen();
-        if seen.contains("devel/slow (build)") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let term = Terminal::start(tmp, &script, 150);
+    let seen = term.until(Duration::from_secs(30), |s| {
+        s.contains("devel/slow (build)")
+    });
     let line = seen
         .lines()
         .find(|l| l.contains("devel/slow (build)"))
@@ -1288,12 +1255,8 @@ fn the_live_view_in_a_terminal_and_nothing_under_cron() {
     assert!(line.contains(", 1 failed, about 0:0"), "{line}");
     assert!(line.trim_end().ends_with(" left"), "{line}");
     // The end: the failure on a line of its own, the progress line gone.
-    let start = Instant::now();
-    while !screen().contains("exit ") && start.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let end = screen();
-    let _ = tmux(&["kill-server"]);
+    let end = term.until(Duration::from_secs(30), |s| s.contains("exit "));
+    drop(term);
     let lines: Vec<&str> = end.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(
         lines

@@ -1685,44 +1685,11 @@ fn the_live_view_of_every_target_in_a_terminal() {
             s(&tp.join("out"))
         ),
     );
-    let sock = tp.join("tmux.sock");
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&sock)
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "live",
-        "-x",
-        "120",
-        "-y",
-        "20",
-        &s(&script),
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let screen = || {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "live"]).stdout).into_owned()
-    };
+    let term = Terminal::start(tp, &script, 120);
     // A moment: amd64 is done, i386 builds devel/slow.
-    let start = Instant::now();
-    let mut seen = String::new();
-    while start.elapsed() < Duration::from_secs(60) {
-        seen = screen();
-        if seen.contains("1 of 2 targets done") && seen.contains("build-list 1/1 devel/slow") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let seen = term.until(Duration::from_secs(60), |s| {
+        s.contains("1 of 2 targets done") && s.contains("build-list 1/1 devel/slow")
+    });
     let logs = || {
         watchers
             .iter()
@@ -1753,12 +1720,8 @@ fn the_live_view_of_every_target_in_a_terminal() {
         "{seen}"
     );
     // The end: a line per target, the live lines gone.
-    let start = Instant::now();
-    while !screen().contains("exit ") && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let end = screen();
-    let _ = tmux(&["kill-server"]);
+    let end = term.until(Duration::from_secs(60), |s| s.contains("exit "));
+    drop(term);
     let lines: Vec<&str> = end.lines().filter(|l| !l.trim().is_empty()).collect();
     for arch in ["amd64", "i386"] {
         assert!(

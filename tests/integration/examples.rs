@@ -436,6 +436,40 @@ impl Host {
         }
     }
 
+    /// Start `build-trigger watch` on the sandbox's spool `spool` (a name
+    /// under it) with `chain`, and `more` arguments; killed with the host.
+    fn watch(&mut self, spool: &str, chain: &str, more: &[String]) {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("build-trigger")
+            .args(["watch", "--rescan", "1s", "--spool"])
+            .arg(self.w.join(spool))
+            .arg("--chain")
+            .arg(self.w.join(chain))
+            .args(more)
+            .current_dir(self.w.join("work"))
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(self.w.join(format!("watch-{spool}.log"))).expect("log"))
+            .process_group(0)
+            .spawn()
+            .expect("build-trigger watch");
+        self.bg.push(child);
+    }
+
+    /// What the watchers said.
+    fn watch_logs(&self) -> String {
+        fs::read_dir(&self.w)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("watch-"))
+            .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Run a setup command in the work directory, its paths mapped as the
     /// examples' are; it must succeed (0 or 1).
     fn setup(&self, line: &str) {
@@ -509,7 +543,6 @@ fn git_checkout(h: &mut Host) {
 /// spool served by its watcher (its own WRKOBJDIR, the tree and the
 /// repository shared), the update and the delta in CVS, mail to a maildir.
 fn farm(h: &mut Host) {
-    use std::os::unix::process::CommandExt;
     let w = h.w.display().to_string();
     fs::write(h.w.join("farm-chain"), "build-list\ncollect-built\n").expect("chain");
     let mut targets = String::new();
@@ -518,25 +551,16 @@ fn farm(h: &mut Host) {
             "\n[[target]]\nname = \"{arch}\"\narch = \"{arch}\"\n\
              spool = \"{w}/spool-{arch}\"\ndeadline = \"10m\"\n"
         ));
-        let child = Command::new("build-trigger")
-            .args(["watch", "--rescan", "1s", "--spool"])
-            .arg(h.w.join(format!("spool-{arch}")))
-            .arg("--chain")
-            .arg(h.w.join("farm-chain"))
-            .arg("--env")
-            .arg(format!("MACHINE_ARCH={arch}"))
-            .arg("--env")
-            .arg(format!("WRKOBJDIR={w}/pobj-{arch}"))
-            .current_dir(h.w.join("work"))
-            .env_clear()
-            .envs(h.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(fs::File::create(h.w.join(format!("watch-{arch}.log"))).expect("log"))
-            .process_group(0)
-            .spawn()
-            .expect("build-trigger watch");
-        h.bg.push(child);
+        h.watch(
+            &format!("spool-{arch}"),
+            "farm-chain",
+            &[
+                "--env".into(),
+                format!("MACHINE_ARCH={arch}"),
+                "--env".into(),
+                format!("WRKOBJDIR={w}/pobj-{arch}"),
+            ],
+        );
     }
     fs::write(
         h.w.join("portflow.conf"),
@@ -566,7 +590,6 @@ fn curl_installed(h: &mut Host) {
 /// A batch at work, at its third entry (devel/slow, which takes a minute),
 /// under a watcher, and one queued.
 fn queued(h: &mut Host) {
-    use std::os::unix::process::CommandExt;
     h.setup(
         "printf 'misc/plain\\nnet/tor\\ndevel/slow\\n' | \
          build-trigger submit --spool /var/spool/portflow --batch 20261121-101500-3f2a9c1b",
@@ -575,21 +598,11 @@ fn queued(h: &mut Host) {
         "echo net/curl | build-trigger submit --spool /var/spool/portflow --batch 20261121-113000-77c01d2e",
     );
     fs::write(h.w.join("chain"), "build-list\n").expect("chain");
-    let child = Command::new("build-trigger")
-        .args(["watch", "--env", "SLOW_SECONDS=120", "--spool"])
-        .arg(h.w.join("spool"))
-        .arg("--chain")
-        .arg(h.w.join("chain"))
-        .current_dir(h.w.join("work"))
-        .env_clear()
-        .envs(h.env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(fs::File::create(h.w.join("watch.log")).expect("log"))
-        .process_group(0)
-        .spawn()
-        .expect("build-trigger watch");
-    h.bg.push(child);
+    h.watch(
+        "spool",
+        "chain",
+        &["--env".into(), "SLOW_SECONDS=120".into()],
+    );
     let start = std::time::Instant::now();
     while !h
         .sh("build-trigger status --json --spool ../spool")
@@ -599,7 +612,7 @@ fn queued(h: &mut Host) {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(60),
             "the batch did not reach devel/slow: {}",
-            fs::read_to_string(h.w.join("watch.log")).unwrap_or_default()
+            h.watch_logs()
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
@@ -615,7 +628,6 @@ fn queued_for_cron(h: &mut Host) {
 /// distfile was missing from the mirror, which has it again now), its watcher
 /// still serving the spool; a sendmail in /usr/sbin that keeps the mail.
 fn curl_failed(h: &mut Host) {
-    use std::os::unix::process::CommandExt;
     let dist = h.w.join("mirror/curl-8.9.1.tar.gz");
     let aside = h.w.join("curl-8.9.1.tar.gz");
     fs::rename(&dist, &aside).expect("mv");
@@ -624,28 +636,14 @@ fn curl_failed(h: &mut Host) {
          build-trigger submit --spool /var/spool/portflow --batch 20261121-101500-3f2a9c1b > /dev/null",
     );
     fs::write(h.w.join("chain"), "build-list\ncollect-built\n").expect("chain");
-    let child = Command::new("build-trigger")
-        .args(["watch", "--rescan", "1s", "--spool"])
-        .arg(h.w.join("spool"))
-        .arg("--chain")
-        .arg(h.w.join("chain"))
-        .current_dir(h.w.join("work"))
-        .env_clear()
-        .envs(h.env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(fs::File::create(h.w.join("watch.log")).expect("log"))
-        .process_group(0)
-        .spawn()
-        .expect("build-trigger watch");
-    h.bg.push(child);
+    h.watch("spool", "chain", &[]);
     let done = h.w.join("spool/done/20261121-101500-3f2a9c1b.jsonl");
     let start = std::time::Instant::now();
     while !done.exists() {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(60),
             "the batch did not finish: {}",
-            fs::read_to_string(h.w.join("watch.log")).unwrap_or_default()
+            h.watch_logs()
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
@@ -694,7 +692,6 @@ fn chain_file(h: &Host, text: &str) {
 /// default chain: a mount namespace of its own), then a batch submitted to
 /// its spool is built and its package reaches the signing directory.
 fn rc_script(h: &Host, text: &str) {
-    use std::os::unix::process::CommandExt;
     require("unshare", "util-linux");
     let settings: String = text
         .lines()

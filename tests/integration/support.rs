@@ -176,3 +176,68 @@ pub fn mtimes(dir: &Path) -> std::collections::BTreeMap<String, std::time::Syste
         })
         .collect()
 }
+
+/// A terminal for a test: a tmux server of its own running `script`, in a
+/// window of `width` columns; killed when dropped.
+pub struct Terminal {
+    sock: PathBuf,
+}
+
+impl Terminal {
+    pub fn start(dir: &Path, script: &Path, width: u16) -> Terminal {
+        require("tmux", "tmux");
+        let t = Terminal {
+            sock: dir.join("tmux.sock"),
+        };
+        let started = t.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "live",
+            "-x",
+            &width.to_string(),
+            "-y",
+            "20",
+            &script.display().to_string(),
+        ]);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+
+    /// What the window shows.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "live"]).stdout)
+            .into_owned()
+    }
+
+    /// The screen once `done` holds of it, or after `limit`.
+    pub fn until(&self, limit: std::time::Duration, done: impl Fn(&str) -> bool) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let s = self.screen();
+            if done(&s) || start.elapsed() >= limit {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::chain::{Chain, BATCH_VARS, OK_STATUS};
-use super::spool::{batch_file, read_input, worth_a_look, Spool, State, SUBMIT_LOCK};
+use super::spool::{batch_file, read_input, DirEvents, Spool, State, SUBMIT_LOCK};
 use super::{PlanArgs, TOOL};
 use crate::diag::{Diag, Exit};
 use crate::host::check_batch;
@@ -101,19 +101,8 @@ pub fn plan(a: &PlanArgs, diag: &Diag) -> Result<Exit, Error> {
         crate::atomic::write_via(&tmp, &req, &body).map_err(|e| Error::io(&req, e))?;
     }
     let answer = spool.plan_answer(&id);
-    let (tx, rx) = crossbeam_channel::unbounded::<()>();
-    let _keep = tx.clone();
-    let _watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if worth_a_look(&ev) {
-            let _ = tx.send(());
-        }
-    })
-    .ok()
-    .map(|mut w| {
-        use notify::Watcher;
-        let _ = w.watch(&spool.plan_dir(), notify::RecursiveMode::NonRecursive);
-        w
-    });
+    let events = DirEvents::on(&[spool.plan_dir()]);
+    let rx = &events.rx;
     let deadline = Instant::now() + a.timeout;
     loop {
         if let Ok(text) = fs::read(&answer) {
@@ -163,19 +152,8 @@ pub fn answer_all(spool: &Spool, chain: &Chain, diag: &Diag) {
 /// Answer the plan requests of the spool as they come, until `stop`: in a
 /// thread of its own beside the batches.
 pub fn serve(spool: Spool, chain: Chain, stop: Arc<AtomicBool>, diag: Diag) {
-    let (tx, rx) = crossbeam_channel::unbounded::<()>();
-    let _keep = tx.clone();
-    let _watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if worth_a_look(&ev) {
-            let _ = tx.send(());
-        }
-    })
-    .ok()
-    .map(|mut w| {
-        use notify::Watcher;
-        let _ = w.watch(&spool.plan_dir(), notify::RecursiveMode::NonRecursive);
-        w
-    });
+    let events = DirEvents::on(&[spool.plan_dir()]);
+    let rx = &events.rx;
     while !stop.load(Ordering::SeqCst) {
         answer_all(&spool, &chain, &diag);
         let _ = rx.recv_timeout(POLL);

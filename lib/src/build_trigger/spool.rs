@@ -273,6 +273,41 @@ impl Spool {
 
 /// Whether a notify event may mean a new file: not the opening or reading of
 /// the directory or its files (the looking itself would wake the looker).
+/// The changes worth a look in some directories, a `()` each on `rx`; with
+/// no notify, none come, and the reader's poll still finds what it looks
+/// for.
+pub struct DirEvents {
+    pub rx: crossbeam_channel::Receiver<()>,
+    /// Kept, so that the channel never closes when the watcher goes.
+    _tx: crossbeam_channel::Sender<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl DirEvents {
+    pub fn on(dirs: &[PathBuf]) -> DirEvents {
+        use notify::Watcher;
+        let (tx, rx) = crossbeam_channel::unbounded::<()>();
+        let send = tx.clone();
+        let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if worth_a_look(&ev) {
+                let _ = send.send(());
+            }
+        })
+        .ok()
+        .map(|mut w| {
+            for d in dirs {
+                let _ = w.watch(d, notify::RecursiveMode::NonRecursive);
+            }
+            w
+        });
+        DirEvents {
+            rx,
+            _tx: tx,
+            _watcher: watcher,
+        }
+    }
+}
+
 pub fn worth_a_look(ev: &notify::Result<notify::Event>) -> bool {
     !matches!(ev, Ok(e) if matches!(e.kind, notify::EventKind::Access(_)))
 }
@@ -513,22 +548,8 @@ pub fn wait(a: &WaitArgs, diag: &Diag) -> Result<Exit, Error> {
     let spool = Spool::existing(&a.spool.spool)?;
     let id = a.batch.as_str();
     let deadline = a.timeout.map(|t| Instant::now() + t);
-    let (tx, rx) = crossbeam_channel::unbounded::<()>();
-    // Kept, so that the channel never closes when the watcher goes.
-    let _keep = tx.clone();
-    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if worth_a_look(&ev) {
-            let _ = tx.send(());
-        }
-    });
-    let _watcher = watcher.ok().map(|mut w| {
-        use notify::Watcher;
-        for st in [State::Done, State::Failed] {
-            // Without it, the poll below still sees the batch.
-            let _ = w.watch(&spool.dir(st), notify::RecursiveMode::NonRecursive);
-        }
-        w
-    });
+    let events = DirEvents::on(&[spool.dir(State::Done), spool.dir(State::Failed)]);
+    let rx = &events.rx;
     loop {
         for (st, code) in [(State::Done, Exit::Success), (State::Failed, Exit::Failed)] {
             let p = spool.file(st, id);
