@@ -134,7 +134,7 @@ const TABLE: &[(&str, usize, How)] = &[
     ("rsync-list.1", 2, How::Run(curl_built)),
     ("rsync-list.1", 3, How::Run(with_done)),
     ("rsync-list.1", 4, How::Run(with_done)),
-    ("summary-mail.1", 0, How::Shown("an SMTP server on localhost:25 (summary_mail tests run one on a port of their own)")),
+    ("summary-mail.1", 0, How::RunThen(smtp_localhost, mailed_to_porters)),
     ("summary-mail.1", 1, How::Cron(nothing)),
     ("summary-mail.1", 2, How::Run(with_done)),
     ("summary-mail.1", 3, How::Run(with_done)),
@@ -159,6 +159,9 @@ struct Host {
     /// `make install` put portflow, where sendmail is), in a mount
     /// namespace of their own.
     ns: bool,
+    /// The commands run in a network namespace of their own where the test
+    /// SMTP server listens on localhost:25 (it keeps its mails in smtp/).
+    smtp: bool,
 }
 
 impl Drop for Host {
@@ -172,6 +175,26 @@ impl Drop for Host {
         }
     }
 }
+
+/// Runs `$4` with the test SMTP server (`$1 $2`, mails in `$3`) listening on
+/// localhost:25 of a network namespace of its own.
+const SMTP_WRAPPER: &str = r#"
+ip link set lo up || exit 99
+d=$3
+mkdir -p "$d" && rm -f "$d/in" && mkfifo "$d/in" || exit 99
+"$1" "$2" --port 25 --dir "$d" < "$d/in" > "$d/server.out" 2>&1 &
+pid=$!
+exec 3> "$d/in"
+i=0
+until grep -q READY "$d/server.out"; do
+    i=$((i + 1)); [ $i -gt 200 ] && { cat "$d/server.out" >&2; exit 98; }
+    sleep 0.1
+done
+sh -c "$4"; rc=$?
+exec 3>&-
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+exit $rc
+"#;
 
 const BASE: &str = "OPENBSD_7_8_BASE";
 const BRANCH: &str = "OPENBSD_7_8";
@@ -210,6 +233,7 @@ impl Host {
             env,
             bg: Vec::new(),
             ns: false,
+            smtp: false,
         }
     }
 
@@ -288,6 +312,7 @@ impl Host {
             env,
             bg: Vec::new(),
             ns: false,
+            smtp: false,
         };
         h.cvs_tree();
         let db = crate::fixture::sample_db(&h.w.join("db"));
@@ -410,6 +435,14 @@ impl Host {
             .arg(self.w.join("usr/local"))
             .arg(self.w.join("usr/sbin"))
             .arg(line);
+            c
+        } else if self.smtp {
+            let mut c = Command::new("unshare");
+            c.args(["-rn", "sh", "-c", SMTP_WRAPPER, "sh"])
+                .arg(crate::smtpd::PYTHON)
+                .arg(root().join("tests/integration/smtpd.py"))
+                .arg(self.w.join("smtp"))
+                .arg(line);
             c
         } else {
             let mut c = Command::new("sh");
@@ -660,6 +693,47 @@ fn curl_failed(h: &mut Host) {
         &format!("#!/bin/sh\ncat > '{}'\n", h.w.join("Mail/sent").display()),
     );
     h.ns = true;
+}
+
+/// A finished batch where the example has it (`spool/done/`), the target
+/// records, the update's output; an SMTP server on localhost:25.
+fn smtp_localhost(h: &mut Host) {
+    crate::smtpd::require_aiosmtpd();
+    require("ip", "iproute2");
+    with_done(h);
+    fs::create_dir_all(h.w.join("work/spool/done")).expect("mkdir");
+    fs::copy(
+        h.w.join("work/done.jsonl"),
+        h.w.join("work/spool/done/20261121-0300.jsonl"),
+    )
+    .expect("copy");
+    fs::write(
+        h.w.join("work/targets.jsonl"),
+        "{\"kind\":\"target\",\"v\":1,\"name\":\"amd64\",\"arch\":\"amd64\",\"status\":\"done\",\"seconds\":812.5,\"message\":\"\"}\n",
+    )
+    .expect("targets");
+    fs::write(h.w.join("log/cvs-up.txt"), "P net/curl/Makefile\n").expect("changes");
+    h.smtp = true;
+}
+
+/// The mail reached the SMTP server, to the porters, with the packages.
+fn mailed_to_porters(h: &Host) {
+    let mails: Vec<String> = fs::read_dir(h.w.join("smtp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains("ports-stable@example.org"),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[0].contains("curl-8.9.1.tgz"), "{}", mails[0]);
+    let log = fs::read_to_string(h.w.join("log/mail.jsonl")).expect("mail.jsonl");
+    assert!(log.contains("\"status\":\"sent\""), "{log}");
 }
 
 /// The retry built net/curl, and its mail went out through sendmail.
