@@ -1,10 +1,10 @@
 //! The examples of the manual pages, run.
 //!
 //! Every `.Bd -literal` block of an EXAMPLES section is in [`TABLE`]: run on a
-//! sandbox host as written, checked by the tool that reads it (a
-//! configuration, a chain), or shown only, with the reason.  A block missing
+//! sandbox host as written, or checked by the program that reads it (a
+//! configuration, a chain, an rc.d script, a crontab line).  A block missing
 //! from the table, or an entry of the table with no block, fails the test: a
-//! new example is run or said not to be.
+//! new example is run too.
 //!
 //! The sandbox is an OpenBSD build host in a temporary directory, portflow
 //! installed in its /usr/local by `make install-files`: the sample
@@ -87,25 +87,27 @@ enum How {
     /// The output of a command over the text of the page's example
     /// `.0`: each line it shows comes out.
     Follows(usize, fn(&Host, &str) -> Out),
-    /// Not run here, and why (said when the test runs with --nocapture).
-    Shown(&'static str),
 }
 
 const TABLE: &[(&str, usize, How)] = &[
-    ("build-coordinator.1", 0, How::Shown("check of a real farm: its SMTP server and ssh hosts (check itself: coordinator::check_finds_and_names_each_problem)")),
+    ("build-coordinator.1", 0, How::Run(farm_old_sqlports)),
     ("build-coordinator.1", 1, How::Cron(farm)),
-    ("build-coordinator.1", 2, How::Shown("a run of a real farm whose i386 host times out (coordinator::three_targets_one_mail_then_a_host_dies)")),
+    ("build-coordinator.1", 2, How::Run(farm_i386_down)),
     ("build-coordinator.1", 3, How::Run(farm)),
     ("build-coordinator.1", 4, How::Run(farm)),
     ("build-list.1", 0, How::Run(with_list)),
     ("build-list.1", 1, How::Run(with_list)),
     ("build-list.1", 2, How::Run(with_list)),
     ("build-list.1", 3, How::Run(nothing)),
-    ("build-trigger.1", 0, How::Shown("reboots the host")),
-    ("build-trigger.1", 1, How::RunThen(curl_failed, retry_mailed)),
+    ("build-trigger.1", 0, How::RunThen(slow_at_work, drained)),
+    (
+        "build-trigger.1",
+        1,
+        How::RunThen(curl_failed, retry_mailed),
+    ),
     ("build-trigger.1", 2, How::File(rc_script)),
     ("build-trigger.1", 3, How::Cron(queued_for_cron)),
-    ("build-trigger.1", 4, How::Shown("waits for the batch id printed before, on two hosts, one over ssh (coordinator::three_targets_one_mail_then_a_host_dies does it)")),
+    ("build-trigger.1", 4, How::Run(listed_batch)),
     ("build-trigger.1", 5, How::Tty(queued)),
     ("build-trigger.1", 6, How::Run(queued)),
     ("build-trigger.1", 7, How::File(chain_file)),
@@ -134,7 +136,11 @@ const TABLE: &[(&str, usize, How)] = &[
     ("rsync-list.1", 2, How::Run(curl_built)),
     ("rsync-list.1", 3, How::Run(with_done)),
     ("rsync-list.1", 4, How::Run(with_done)),
-    ("summary-mail.1", 0, How::RunThen(smtp_localhost, mailed_to_porters)),
+    (
+        "summary-mail.1",
+        0,
+        How::RunThen(smtp_localhost, mailed_to_porters),
+    ),
     ("summary-mail.1", 1, How::Cron(nothing)),
     ("summary-mail.1", 2, How::Run(with_done)),
     ("summary-mail.1", 3, How::Run(with_done)),
@@ -383,10 +389,12 @@ impl Host {
     /// The example's paths, on the sandbox (in one pass: a path put in is
     /// never looked at again).
     fn subst(&self, s: &str) -> String {
-        const MAP: [(&str, &str); 11] = [
+        const MAP: [(&str, &str); 13] = [
             ("/usr/ports", "ports"),
             ("/etc/portflow.conf", "portflow.conf"),
             ("/etc/portflow/chain", "chain"),
+            ("/usr/bin/make", "bin/make"),
+            ("/var/mail/", "Mail/"),
             // The signing host: a directory (rsync copies there as over ssh).
             ("signer:/", "signer/"),
             ("signer@sign.example.org:/", "signer/"),
@@ -576,37 +584,134 @@ fn git_checkout(h: &mut Host) {
 /// spool served by its watcher (its own WRKOBJDIR, the tree and the
 /// repository shared), the update and the delta in CVS, mail to a maildir.
 fn farm(h: &mut Host) {
+    farm_of(
+        h,
+        &[("amd64", "10m", true), ("i386", "10m", true)],
+        "sqlports",
+    );
+}
+
+/// The farm with i386's host down: nobody serves its spool, and its
+/// deadline is short.
+fn farm_i386_down(h: &mut Host) {
+    farm_of(
+        h,
+        &[("amd64", "10m", true), ("i386", "5s", false)],
+        "sqlports",
+    );
+}
+
+/// The farm, its work directory and maildir made, its sqlports an old file
+/// that is no database.
+fn farm_old_sqlports(h: &mut Host) {
+    for d in ["db/portflow/outbox", "Mail/portflow"] {
+        fs::create_dir_all(h.w.join(d)).expect("mkdir");
+    }
+    fs::write(h.w.join("db/sqlports-old"), "sqlports 7.30, as a text\n").expect("old");
+    farm_of(
+        h,
+        &[("amd64", "10m", true), ("i386", "10m", true)],
+        "sqlports-old",
+    );
+}
+
+/// A farm of `(arch, deadline, served)` targets, its sqlports `db/<sqlports>`.
+fn farm_of(h: &mut Host, targets: &[(&str, &str, bool)], sqlports: &str) {
     let w = h.w.display().to_string();
     fs::write(h.w.join("farm-chain"), "build-list\ncollect-built\n").expect("chain");
-    let mut targets = String::new();
-    for arch in ["amd64", "i386"] {
-        targets.push_str(&format!(
+    let mut text = String::new();
+    for (arch, deadline, served) in targets {
+        text.push_str(&format!(
             "\n[[target]]\nname = \"{arch}\"\narch = \"{arch}\"\n\
-             spool = \"{w}/spool-{arch}\"\ndeadline = \"10m\"\n"
+             spool = \"{w}/spool-{arch}\"\ndeadline = \"{deadline}\"\n"
         ));
-        h.watch(
-            &format!("spool-{arch}"),
-            "farm-chain",
-            &[
-                "--env".into(),
-                format!("MACHINE_ARCH={arch}"),
-                "--env".into(),
-                format!("WRKOBJDIR={w}/pobj-{arch}"),
-            ],
-        );
+        fs::create_dir_all(h.w.join(format!("spool-{arch}/new"))).expect("spool");
+        if *served {
+            h.watch(
+                &format!("spool-{arch}"),
+                "farm-chain",
+                &[
+                    "--env".into(),
+                    format!("MACHINE_ARCH={arch}"),
+                    "--env".into(),
+                    format!("WRKOBJDIR={w}/pobj-{arch}"),
+                ],
+            );
+        }
     }
     fs::write(
         h.w.join("portflow.conf"),
         format!(
             "ports_dir = \"{w}/ports\"\nmake = \"make\"\n\
              update = [\"cvs\", \"-q\", \"up\", \"-Pd\", \"-A\", \"-r\", \"{BRANCH}\"]\n\
-             sqlports = \"{w}/db/sqlports\"\nwork_dir = \"{w}/db/portflow\"\n\
+             sqlports = \"{w}/db/{sqlports}\"\nwork_dir = \"{w}/db/portflow\"\n\
              [delta]\ncvs = \"{BASE}:{BRANCH}\"\n\
              [mail]\nto = [\"stable-porters@example.org\"]\nmaildir = \"{w}/Mail/portflow\"\n\
-             {targets}"
+             {text}"
         ),
     )
     .expect("config");
+}
+
+/// A batch at work on devel/slow (3 s), misc/plain after it.
+fn slow_at_work(h: &mut Host) {
+    h.setup(
+        "printf 'devel/slow\\nmisc/plain\\n' | \
+         build-trigger submit --spool /var/spool/portflow --batch dr1 > /dev/null",
+    );
+    fs::write(h.w.join("chain"), "build-list\n").expect("chain");
+    h.watch("spool", "chain", &["--env".into(), "SLOW_SECONDS=3".into()]);
+    let log = h.w.join("ports/logs/amd64/dr1/devel@slow.log");
+    let start = std::time::Instant::now();
+    while !fs::read_to_string(&log).is_ok_and(|t| t.contains("slow: second 1")) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "devel/slow did not start: {}",
+            h.watch_logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The watcher drained: it ended once devel/slow was built; the batch waits
+/// in cur/ for the next start, misc/plain not built.
+fn drained(h: &Host) {
+    let start = std::time::Instant::now();
+    let journal = h.w.join("ports/logs/amd64/dr1/journal");
+    while !fs::read_to_string(&journal).is_ok_and(|t| t.contains("devel/slow")) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "devel/slow not finished: {}",
+            h.watch_logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The watcher is gone once the drain is done: status says the batch is
+    // not served.
+    let mut st = String::new();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        st = h.sh("build-trigger status --json --spool ../spool").stdout;
+        if st.contains("\"running\":false") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(st.contains("\"batch\":\"dr1\",\"state\":\"cur\""), "{st}");
+    assert!(st.contains("\"running\":false"), "{st}\n{}", h.watch_logs());
+    let journal = fs::read_to_string(&journal).unwrap_or_default();
+    assert!(!journal.contains("misc/plain"), "{journal}");
+}
+
+/// list.jsonl as the list stage writes it for a batch: its batch record
+/// first; a watcher serving the spool.
+fn listed_batch(h: &mut Host) {
+    with_list(h);
+    h.setup(
+        "{ echo '{\"kind\":\"batch\",\"v\":1,\"id\":\"20261121-101500-3f2a9c1b\"}'; \
+           cat list.jsonl; } > batch.jsonl && mv batch.jsonl list.jsonl",
+    );
+    fs::write(h.w.join("chain"), "build-list\ncollect-built\n").expect("chain");
+    h.watch("spool", "chain", &[]);
 }
 
 fn curl_built(h: &mut Host) {
@@ -992,9 +1097,8 @@ fn norm(s: &str) -> String {
             && matches!(unit, Some('s' | 'm' | 'h'))
             && next.is_none_or(|x| !x.is_ascii_alphanumeric())
         {
-            // A duration: 3s
-            out.push('N');
-            out.push(unit.unwrap_or('s'));
+            // A duration, whatever its unit: 3s, 10h
+            out.push_str("DUR");
             i += n + 1;
             continue;
         }
@@ -1063,19 +1167,37 @@ fn run_block(
     if cmds.is_empty() {
         return Err("no command in it".into());
     }
-    let mut all = String::new();
+    // One shell session, as a person types the lines: what a line sets
+    // (a variable, the directory) holds for the next; each line's exit
+    // status is kept.
+    let codes = h.w.join("codes");
+    let mut session = String::new();
     for c in &cmds {
-        let mut line = h.subst(c);
-        if tty {
-            line = format!("script -qec '{}' /dev/null", line.replace('\'', "'\\''"));
-        }
-        let out = h.sh(&line);
-        if matches!(out.code, 2 | 126 | 127) || out.stderr.contains("Fatal:") {
-            return Err(format!("`{c}`: exit {}: {}", out.code, out.stderr));
-        }
-        all.push_str(&out.stdout);
-        all.push_str(&out.stderr);
+        session.push_str(&h.subst(c));
+        session.push_str(&format!("\necho \"$?\" >> '{}'\n", codes.display()));
     }
+    let script = h.w.join("session.sh");
+    fs::write(&script, session).expect("session");
+    let line = if tty {
+        format!("script -qec 'sh {}' /dev/null", script.display())
+    } else {
+        format!("sh {}", script.display())
+    };
+    let out = h.sh(&line);
+    let codes: Vec<i32> = fs::read_to_string(&codes)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    if codes.len() != cmds.len() || out.stderr.contains("Fatal:") {
+        return Err(format!("the session ended early: {out:?}"));
+    }
+    for (c, code) in cmds.iter().zip(&codes) {
+        if matches!(code, 2 | 126 | 127) {
+            return Err(format!("`{c}`: exit {code}: {}", out.stderr));
+        }
+    }
+    let all = format!("{}{}", out.stdout, out.stderr);
     let printed: Vec<&str> = all.lines().map(|l| l.trim_end_matches('\r')).collect();
     for want in shown.iter().filter(|l| !l.trim().is_empty()) {
         let want = h.subst(want);
@@ -1093,7 +1215,7 @@ fn run_block(
 }
 
 #[test]
-fn every_example_of_the_manual_is_run_or_said_why_not() {
+fn every_example_of_the_manual_is_in_the_table() {
     let blocks = blocks();
     let mut problems = Vec::new();
     for b in &blocks {
@@ -1175,7 +1297,6 @@ fn the_examples_of_the_manual_work_as_written() {
                     }
                 }
             }
-            How::Shown(why) => println!("{page} example {n}: not run: {why}"),
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
