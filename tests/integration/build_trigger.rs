@@ -153,8 +153,25 @@ impl Watch {
         self.child.id().to_string()
     }
 
-    /// SIGTERM, then its exit status (it must end within 15 s).
+    /// SIGTERM, then its exit status (it must end within 15 s).  Sent once
+    /// the watcher catches SIGTERM (Linux: SigCgt in /proc/PID/status), so
+    /// that a watcher that has only just started is not killed before it
+    /// could catch it.
     fn term(&mut self) -> i32 {
+        let catching = || {
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("SigCgt:"))
+                        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                })
+                .is_some_and(|m| m & (1 << (15 - 1)) != 0)
+        };
+        let start = Instant::now();
+        while !catching() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(signal("TERM", &self.pid()), "kill -TERM");
         let start = Instant::now();
         loop {

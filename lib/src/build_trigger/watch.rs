@@ -68,9 +68,11 @@ fn take_spool(spool: &Spool, watching: bool, diag: &Diag) -> Result<Option<fs::F
 
 /// Serve the spool: `watch` with the rescan period, `run-once` without.
 pub fn serve(args: &ChainArgs, rescan: Option<Duration>, diag: &Diag) -> Result<Exit, Error> {
+    // First: a SIGTERM while it starts (rc.d stopping it at once) is a stop
+    // like any other, exit 0.
+    let stop = Stop::install()?;
     let spool = Spool::open(&args.spool.spool)?;
     let chain = Chain::load(&args.chain, &args.env)?;
-    let stop = Stop::install()?;
     let Some(_lock) = take_spool(&spool, rescan.is_some(), diag)? else {
         return Ok(Exit::TempFail);
     };
