@@ -254,21 +254,12 @@ fn watch_targets(c: &Coordinator<'_>, b: &BatchDir, started: &[Started], over: &
 /// at work, entry n of N and the failures so far; queued; or why it said
 /// nothing.  One line: it comes from the build host.
 fn look(t: &Target, env: &[(String, String)], id: &str) -> String {
-    let spool = t.spool.to_string_lossy().into_owned();
-    let mut cmd = on_target(
-        t,
-        &trigger_program(t),
-        &["status", "--spool", &spool, "--json"],
-    );
-    cmd.envs(env.iter().map(|(k, v)| (k, v)));
-    let text = match crate::proc::output_within(cmd, LOOK_LIMIT) {
-        Ok((st, out, _)) if st.success() => out,
-        Ok((st, _, err)) => return format!("status: {st}: {}", crate::tail::short(&err, 1)),
-        Err(m) => return m,
+    let found = match super::status::ask(t, env, LOOK_LIMIT) {
+        Ok(found) => found,
+        Err(m) => return crate::tail::one_line(&m),
     };
-    let Some(r) = text
-        .lines()
-        .filter_map(|l| Record::parse(l).ok())
+    let Some(r) = found
+        .into_iter()
         .find(|r| r.is(Kind::Spool) && r.str("batch") == Some(id))
     else {
         return String::new();

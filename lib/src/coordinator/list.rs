@@ -259,6 +259,21 @@ pub fn write_list(
     super::write_atomic(&b.path(CHANGES), changes.as_bytes())
 }
 
+/// `build-list --target fetch` on this host's tree, its logs in the work
+/// directory: the prefetch, and its plan (`run -n`).
+pub fn fetch_command(c: &Coordinator<'_>, prog: &Path) -> Command {
+    let mut cmd = c.command(prog);
+    cmd.arg("--target")
+        .arg(BuildTarget::Fetch.as_str())
+        .arg("--log-dir")
+        .arg(c.cfg.work_dir.join("logs"))
+        .arg("--ports-dir")
+        .arg(&c.cfg.ports_dir)
+        .arg("--make")
+        .arg(&c.cfg.make);
+    cmd
+}
+
 /// `build-list --target fetch` over the list, on this host's tree: its records
 /// to fetch.jsonl, its standard error to fetch.log.  True when something failed.
 pub fn prefetch(
@@ -276,18 +291,9 @@ pub fn prefetch(
     let out = File::create(&out_path).map_err(|e| Error::io(&out_path, e))?;
     let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
     let list = File::open(b.path(LIST)).map_err(|e| Error::io(b.path(LIST), e))?;
-    let status = c
-        .command(&prog)
-        .arg("--target")
-        .arg(BuildTarget::Fetch.as_str())
+    let status = fetch_command(c, &prog)
         .arg("--batch")
         .arg(&b.id)
-        .arg("--log-dir")
-        .arg(c.cfg.work_dir.join("logs"))
-        .arg("--ports-dir")
-        .arg(&c.cfg.ports_dir)
-        .arg("--make")
-        .arg(&c.cfg.make)
         .stdin(list)
         .stdout(out)
         .stderr(log)

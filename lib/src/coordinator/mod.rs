@@ -345,6 +345,15 @@ impl<'a> Coordinator<'a> {
         })
     }
 
+    /// Whether the delta found is one to build: with the update's output,
+    /// any change; with the branch's whole delta, one not built already.
+    pub(crate) fn changed(&self, delta: &list::Found, st: &State) -> bool {
+        match self.cfg.delta {
+            config::Delta::Update => delta.ports > 0,
+            _ => delta.ports > 0 && st.built.as_deref() != Some(&delta.fingerprint),
+        }
+    }
+
     /// One round: update, list, and when something changed (or `force`), a
     /// batch.  `None` when nothing changed.
     fn round(
@@ -361,11 +370,7 @@ impl<'a> Coordinator<'a> {
         }
         self.progress("listing the changed ports");
         let delta = list::delta(self, pending)?;
-        let changed = match self.cfg.delta {
-            config::Delta::Update => delta.ports > 0,
-            _ => delta.ports > 0 && st.built.as_deref() != Some(&delta.fingerprint),
-        };
-        if !changed && !force {
+        if !self.changed(&delta, st) && !force {
             // What the update said was looked at: it goes with no batch.
             let _ = fs::remove_file(pending);
             return Ok(None);

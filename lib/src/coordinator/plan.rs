@@ -11,11 +11,11 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use super::config::{Delta, Target};
+use super::config::Target;
 use super::fanout::{on_target, trigger_program};
 use super::{list, program, Coordinator};
 use crate::diag::Exit;
-use crate::record::{BuildStatus, BuildTarget, Kind, Level, Plan, Record};
+use crate::record::{BuildStatus, Kind, Level, Plan, Record};
 use crate::tail::one_line;
 use crate::Error;
 
@@ -44,12 +44,8 @@ impl Coordinator<'_> {
         self.progress("listing the changed ports");
         let delta = list::delta(self, &pending)?;
         let st = super::state::State::load(work)?;
-        let changed = match self.cfg.delta {
-            Delta::Update => delta.ports > 0,
-            _ => delta.ports > 0 && st.built.as_deref() != Some(&delta.fingerprint),
-        };
         let mut out = crate::jsonl::Output::stdout();
-        if !changed && !force {
+        if !self.changed(&delta, &st) && !force {
             out.line(if delta.ports == 0 {
                 "nothing changed: no batch (--force makes one anyway)"
             } else {
@@ -157,17 +153,8 @@ impl Coordinator<'_> {
 
     /// `build-list --target fetch -n` over the list, on this host's tree.
     fn plan_fetch(&self, list: &[u8]) -> Answer {
-        let prog = program("build-list");
-        let mut cmd = self.command(&prog);
-        cmd.arg("-n")
-            .arg("--target")
-            .arg(BuildTarget::Fetch.as_str())
-            .arg("--log-dir")
-            .arg(self.cfg.work_dir.join("logs"))
-            .arg("--ports-dir")
-            .arg(&self.cfg.ports_dir)
-            .arg("--make")
-            .arg(&self.cfg.make);
+        let mut cmd = list::fetch_command(self, &program("build-list"));
+        cmd.arg("-n");
         self.answer(cmd, list, PLAN_TIMEOUT)
     }
 

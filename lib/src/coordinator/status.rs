@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, SystemTime};
 
-use super::config::Config;
+use super::config::{Config, Target};
 use super::fanout::{on_target, trigger_program};
 use crate::diag::{Diag, Exit};
 use crate::jsonl::Output;
@@ -19,17 +19,11 @@ pub fn status(cfg: &Config, json: bool, diag: &Diag) -> Result<Exit, Error> {
     let mut records = Vec::new();
     let mut failed = 0;
     for t in &cfg.targets {
-        let spool = t.spool.to_string_lossy().into_owned();
-        let prog = trigger_program(t);
-        let mut cmd = on_target(t, &prog, &["status", "--spool", &spool, "--json"]);
-        cmd.envs(cfg.env.iter().map(|(k, v)| (k, v)));
-        match answer(cmd) {
-            Ok(text) => {
-                for l in text.lines() {
-                    if let Ok(mut r) = Record::parse(l) {
-                        r.set("target", t.name.as_str());
-                        records.push(r);
-                    }
+        match ask(t, &cfg.env, TIMEOUT) {
+            Ok(found) => {
+                for mut r in found {
+                    r.set("target", t.name.as_str());
+                    records.push(r);
                 }
             }
             Err(m) => {
@@ -57,11 +51,24 @@ pub fn status(cfg: &Config, json: bool, diag: &Diag) -> Result<Exit, Error> {
     }))
 }
 
-/// Its standard output, or why there is none.
-fn answer(cmd: std::process::Command) -> Result<String, String> {
+/// `build-trigger status --json` on target `t`, over ssh as a run reaches
+/// it, within `limit`: its records, or why there are none.
+pub(crate) fn ask(
+    t: &Target,
+    env: &[(String, String)],
+    limit: Duration,
+) -> Result<Vec<Record>, String> {
+    let spool = t.spool.to_string_lossy().into_owned();
+    let mut cmd = on_target(
+        t,
+        &trigger_program(t),
+        &["status", "--spool", &spool, "--json"],
+    );
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    // What ran: build-trigger here, ssh for a remote target.
     let prog = cmd.get_program().to_string_lossy().into_owned();
-    match crate::proc::output_within(cmd, TIMEOUT)? {
-        (st, o, _) if st.success() => Ok(o),
+    match crate::proc::output_within(cmd, limit)? {
+        (st, o, _) if st.success() => Ok(o.lines().filter_map(|l| Record::parse(l).ok()).collect()),
         (st, _, e) => Err(format!("{prog}: {st}: {}", crate::tail::short(&e, 2))),
     }
 }
