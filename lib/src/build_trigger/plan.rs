@@ -20,13 +20,12 @@
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::chain::{Chain, BATCH_VARS, OK_STATUS};
-use super::spool::{batch_file, read_input, DirEvents, Spool, State, SUBMIT_LOCK};
+use super::chain::{Chain, OK_STATUS};
+use super::spool::{batch_file, drop_locked, read_input, DirEvents, Spool, State};
 use super::{PlanArgs, TOOL};
 use crate::diag::{Diag, Exit};
 use crate::host::check_batch;
@@ -85,20 +84,18 @@ pub fn plan(a: &PlanArgs, diag: &Diag) -> Result<Exit, Error> {
     let (rec, body) = batch_file(&input, None, SystemTime::now())?;
     let id = rec.str("id").unwrap_or_default().to_string();
     fs::create_dir_all(spool.plan_dir()).map_err(|e| Error::io(spool.plan_dir(), e))?;
-    {
-        let (lock, lock_path) = spool.open_lock(SUBMIT_LOCK)?;
-        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-        let req = spool.plan_request(&id);
-        if req.exists() || spool.plan_claimed(&id).exists() || spool.plan_answer(&id).exists() {
-            return Err(Error::Usage(format!(
-                "a plan of batch {id} is asked already ({})",
-                req.display()
-            )));
-        }
-        let tmp = spool
-            .dir(State::Tmp)
-            .join(format!("{id}.{}.plan", std::process::id()));
-        crate::atomic::write_via(&tmp, &req, &body).map_err(|e| Error::io(&req, e))?;
+    let req = spool.plan_request(&id);
+    let asked = drop_locked(&spool, &req, &body, || {
+        [&req, &spool.plan_claimed(&id), &spool.plan_answer(&id)]
+            .iter()
+            .any(|p| p.exists())
+            .then_some(())
+    })?;
+    if asked.is_some() {
+        return Err(Error::Usage(format!(
+            "a plan of batch {id} is asked already ({})",
+            req.display()
+        )));
     }
     let answer = spool.plan_answer(&id);
     let events = DirEvents::on(&[spool.plan_dir()]);
@@ -179,12 +176,10 @@ fn answer(spool: &Spool, chain: &Chain, id: &str) -> Result<(), Error> {
             chain.path.display()
         )),
         Some(stage) => {
-            let mut cmd = Command::new(&stage.program);
-            cmd.arg("-n")
-                .args(stage.args(&[id, root.as_str()]))
-                .arg(&req)
-                .envs(chain.env.iter().map(|(k, v)| (k, v)))
-                .env(BATCH_VARS[0], id);
+            // -n first: whatever the stage's own arguments, a plan builds
+            // nothing.
+            let mut cmd = chain.command(stage, id, &root, &["-n"]);
+            cmd.arg(&req);
             match crate::proc::output_within(cmd, PLAN_LIMIT) {
                 Ok((st, out, err)) => {
                     body.extend_from_slice(out.as_bytes());

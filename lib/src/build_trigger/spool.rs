@@ -218,7 +218,7 @@ impl Spool {
         Ok(n)
     }
 
-    pub(super) fn open_lock(&self, name: &str) -> Result<(File, PathBuf), Error> {
+    fn open_lock(&self, name: &str) -> Result<(File, PathBuf), Error> {
         let p = self.root.join(name);
         let f = crate::error::open_lock_file(&p)?;
         Ok((f, p))
@@ -423,17 +423,33 @@ pub fn submit(a: &SubmitArgs, diag: &Diag) -> Result<Exit, Error> {
 /// lock; when a batch of that id is in the spool already, nothing is done and
 /// its state is returned.
 fn drop_in(spool: &Spool, id: &str, body: &[u8]) -> Result<Option<State>, Error> {
+    drop_locked(spool, &spool.file(State::New, id), body, || {
+        spool.state_of(id)
+    })
+}
+
+/// Write `body` to `dest` through tmp/ under the submit lock, unless `taken`
+/// finds something that stops it (then returned, nothing written).
+pub(super) fn drop_locked<T>(
+    spool: &Spool,
+    dest: &Path,
+    body: &[u8],
+    taken: impl FnOnce() -> Option<T>,
+) -> Result<Option<T>, Error> {
     let (lock, lock_path) = spool.open_lock(SUBMIT_LOCK)?;
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-    if let Some(st) = spool.state_of(id) {
-        return Ok(Some(st));
+    if let Some(t) = taken() {
+        return Ok(Some(t));
     }
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = spool
         .dir(State::Tmp)
-        .join(format!("{id}.{}.jsonl", std::process::id()));
-    let dest = spool.file(State::New, id);
+        .join(format!("{name}.{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
-    crate::atomic::write_via(&tmp, &dest, body).map_err(|e| Error::io(dest, e))?;
+    crate::atomic::write_via(&tmp, dest, body).map_err(|e| Error::io(dest, e))?;
     Ok(None)
 }
 

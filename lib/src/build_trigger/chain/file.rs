@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fs::{self};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::Error;
 
@@ -25,7 +26,7 @@ pub struct Stage {
 }
 
 impl Stage {
-    pub(crate) fn args(&self, vals: &[&str; 2]) -> Vec<String> {
+    pub(super) fn args(&self, vals: &[&str; 2]) -> Vec<String> {
         self.args
             .iter()
             .map(|w| {
@@ -175,6 +176,19 @@ impl Chain {
             stages,
             env: settings.to_vec(),
         })
+    }
+
+    /// The command of stage `st` for batch `id` of the spool at `root`: its
+    /// program, `first` (before the stage's own arguments), its arguments,
+    /// the --env settings and the batch's variables in its environment.
+    pub fn command(&self, st: &Stage, id: &str, root: &str, first: &[&str]) -> Command {
+        let mut cmd = Command::new(&st.program);
+        cmd.args(first)
+            .args(st.args(&[id, root]))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env(BATCH_VARS[0], id)
+            .env(BATCH_VARS[1], root);
+        cmd
     }
 
     /// The value of a variable for the stages: --env, then the inherited one.

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{select, tick, unbounded, Receiver, Sender};
@@ -369,7 +369,6 @@ fn start_stages(run: &mut Run, chain: &Chain, spool: &Spool, ends: &Ends) -> Res
     let out_path = cur.join(format!("{id}.out"));
     let out = File::create(&out_path).map_err(|e| Error::io(&out_path, e))?;
     let root = spool.root().to_string_lossy().into_owned();
-    let vals = [id.as_str(), root.as_str()];
     let n = chain.stages.len();
     let mut prev = Some(Stdio::from(input));
     for (i, st) in chain.stages.iter().enumerate() {
@@ -385,12 +384,8 @@ fn start_stages(run: &mut Run, chain: &Chain, spool: &Spool, ends: &Ends) -> Res
                 return Err(e);
             }
         };
-        let mut cmd = Command::new(&st.program);
-        cmd.args(st.args(&vals))
-            .envs(chain.env.iter().map(|(k, v)| (k, v)))
-            .env(BATCH_VARS[0], &id)
-            .env(BATCH_VARS[1], &root)
-            .stdin(prev.take().unwrap_or_else(Stdio::null))
+        let mut cmd = chain.command(st, &id, &root, &[]);
+        cmd.stdin(prev.take().unwrap_or_else(Stdio::null))
             .stdout(stdout)
             .stderr(Stdio::from(child_err))
             .process_group(0);
