@@ -1239,16 +1239,9 @@ fn status_is_a_table_on_a_terminal() {
             bin("build-trigger").display(),
             w.spool.display()
         );
-        let out = Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .output()
-            .expect("script");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).replace('\r', "")
+        let (ok, screen) = on_a_terminal(&cmd);
+        assert!(ok, "{screen}");
+        screen
     };
     let table = on_tty("");
     let lines: Vec<&str> = table.lines().collect();

@@ -1441,11 +1441,7 @@ fn status_of_every_target() {
         bin("build-coordinator").display(),
         s(&config)
     );
-    let tty = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .output()
-        .expect("script");
-    let screen = String::from_utf8_lossy(&tty.stdout).replace('\r', "");
+    let (_, screen) = on_a_terminal(&cmd);
     let lines: Vec<&str> = screen.lines().collect();
     // (The error line, on stderr, shares the terminal.)
     let head = lines
@@ -1488,11 +1484,7 @@ fn a_run_on_a_terminal_ends_with_a_line_per_target() {
         bin("build-coordinator").display(),
         s(&config)
     );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .output()
-        .expect("script");
-    let screen = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let (_, screen) = on_a_terminal(&cmd);
     assert!(
         screen
             .lines()

@@ -241,3 +241,18 @@ impl Drop for Terminal {
         let _ = self.tmux(&["kill-server"]);
     }
 }
+
+/// What a shell command line prints on a terminal (script(1)): its standard
+/// output and error as the screen has them, carriage returns dropped; and
+/// whether it succeeded.
+pub fn on_a_terminal(cmd: &str) -> (bool, String) {
+    require("script", "bsdutils");
+    let out = Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .output()
+        .expect("script");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+    )
+}
