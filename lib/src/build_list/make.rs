@@ -136,25 +136,45 @@ struct Split<'e> {
     work_line: &'static [u8],
 }
 
-/// Whether `REPORT_PROBLEM_LOGFILE` names an entry: the lines appended since the
-/// last look (`offset`), `<fullpkgpath> (<target>)` each.
-fn reported(path: &std::path::Path, offset: &mut u64, entry: &str) -> bool {
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    let mut text = Vec::new();
-    if f.seek(SeekFrom::Start(*offset)).is_err() || f.read_to_end(&mut text).is_err() {
-        return false;
+/// `REPORT_PROBLEM_LOGFILE` as make appends to it, `<fullpkgpath> (<target>)`
+/// a line, read as it grows.  make runs ahead of the reading of its output:
+/// a look for one entry may find the lines of entries after it, which are
+/// kept for their turn.
+pub(crate) struct Problems {
+    path: std::path::PathBuf,
+    /// How far the file is read.
+    offset: u64,
+    /// Entries reported and not yet asked about.
+    seen: std::collections::HashSet<String>,
+}
+
+impl Problems {
+    pub(crate) fn new(path: &std::path::Path) -> Problems {
+        Problems {
+            path: path.to_path_buf(),
+            offset: 0,
+            seen: Default::default(),
+        }
     }
-    // Only whole lines; a line being written is read next time.
-    let Some(end) = text.iter().rposition(|&b| b == b'\n') else {
-        return false;
-    };
-    *offset += end as u64 + 1;
-    String::from_utf8_lossy(&text[..end]).lines().any(|l| {
-        let p = l.rsplit_once(" (").map_or(l, |(p, _)| p);
-        p.trim() == entry
-    })
+
+    /// Whether make reported `entry`: the lines appended since the last look
+    /// read (whole lines only; a line being written is read next time), then
+    /// the entry looked for among all those not asked about yet.
+    pub(crate) fn reported(&mut self, entry: &str) -> bool {
+        if let Ok(mut f) = File::open(&self.path) {
+            let mut text = Vec::new();
+            if f.seek(SeekFrom::Start(self.offset)).is_ok() && f.read_to_end(&mut text).is_ok() {
+                if let Some(end) = text.iter().rposition(|&b| b == b'\n') {
+                    self.offset += end as u64 + 1;
+                    self.seen
+                        .extend(crate::ports::problem_entries(&String::from_utf8_lossy(
+                            &text[..end],
+                        )));
+                }
+            }
+        }
+        self.seen.remove(entry)
+    }
 }
 
 /// How an entry that make finished without a problem ended.
@@ -246,8 +266,8 @@ impl Runner<'_> {
             return Ok(entries.len());
         };
         let mut split = Split::new(entries, make_log, self.target);
-        let mut problems_offset = 0u64;
-        let watch = self.follow(&mut make, &rx, &mut split, &mut problems_offset)?;
+        let mut reported = Problems::new(&problems);
+        let watch = self.follow(&mut make, &rx, &mut split, &mut reported)?;
         let status = make.wait().map_err(|e| self.wait_error(e))?;
         self.batch.clear_make_pid();
         if watch.stopping {
@@ -265,13 +285,7 @@ impl Runner<'_> {
                 status
             );
         }
-        self.conclude(
-            &mut split,
-            status,
-            watch.timed_out,
-            &problems,
-            &mut problems_offset,
-        )
+        self.conclude(&mut split, status, watch.timed_out, &mut reported)
     }
 
     fn wait_error(&self, e: io::Error) -> Error {
@@ -360,7 +374,7 @@ impl Runner<'_> {
         make: &mut Supervised,
         rx: &Output,
         split: &mut Split,
-        problems_offset: &mut u64,
+        problems: &mut Problems,
     ) -> Result<Watch, Error> {
         let make_log_path = self.batch.path(batch::MAKE_LOG);
         let tick = Duration::from_millis(if self.ticking { 500 } else { 1000 });
@@ -374,7 +388,7 @@ impl Runner<'_> {
             match rx.recv_timeout(wait) {
                 Ok(chunk) => {
                     last_output = Instant::now();
-                    self.take(split, &chunk, problems_offset)?;
+                    self.take(split, &chunk, problems)?;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
@@ -441,7 +455,7 @@ impl Runner<'_> {
         if !split.carry.is_empty() {
             let mut line = std::mem::take(&mut split.carry);
             line.push(b'\n');
-            self.line(split, &line, problems_offset)?;
+            self.line(split, &line, problems)?;
         }
         Ok(w)
     }
@@ -454,8 +468,7 @@ impl Runner<'_> {
         split: &mut Split,
         status: std::process::ExitStatus,
         timed_out: bool,
-        problems: &std::path::Path,
-        problems_offset: &mut u64,
+        problems: &mut Problems,
     ) -> Result<usize, Error> {
         let entries = split.entries;
         let make_log_path = self.batch.path(batch::MAKE_LOG);
@@ -497,7 +510,7 @@ impl Runner<'_> {
         let scan = std::mem::take(&mut cur.scan);
         let (st, reason) = if timed_out {
             (Status::Failed, Some(Reason::Timeout.as_str()))
-        } else if reported(problems, problems_offset, &e.path) {
+        } else if problems.reported(&e.path) {
             (Status::Failed, Some(Reason::Error.as_str()))
         } else if !status.success() {
             (Status::Failed, Some(Reason::Make.as_str()))
@@ -528,17 +541,22 @@ impl Runner<'_> {
     }
 
     /// Take a chunk of output: split it into lines and hand them on.
-    fn take(&mut self, split: &mut Split, chunk: &[u8], offset: &mut u64) -> Result<(), Error> {
+    fn take(
+        &mut self,
+        split: &mut Split,
+        chunk: &[u8],
+        problems: &mut Problems,
+    ) -> Result<(), Error> {
         let mut rest = chunk;
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(nl + 1);
             rest = tail;
             if split.carry.is_empty() {
-                self.line(split, line, offset)?;
+                self.line(split, line, problems)?;
             } else {
                 let mut l = std::mem::take(&mut split.carry);
                 l.extend_from_slice(line);
-                self.line(split, &l, offset)?;
+                self.line(split, &l, problems)?;
             }
         }
         if !rest.is_empty() {
@@ -558,7 +576,12 @@ impl Runner<'_> {
     }
 
     /// One line of make's output, with its newline.
-    fn line(&mut self, split: &mut Split, line: &[u8], offset: &mut u64) -> Result<(), Error> {
+    fn line(
+        &mut self,
+        split: &mut Split,
+        line: &[u8],
+        problems: &mut Problems,
+    ) -> Result<(), Error> {
         let text = line.strip_suffix(b"\n").unwrap_or(line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let found = std::str::from_utf8(text)
@@ -574,7 +597,7 @@ impl Runner<'_> {
             .and_then(|b| split.index.get(b).copied())
             .filter(|&i| i >= split.next);
         if let Some(i) = broken {
-            self.end_current(split, offset)?;
+            self.end_current(split, problems)?;
             self.not_reached(split, i)?;
             let e = &split.entries[i];
             let log_path = self.batch.path(&log_name(&e.path, self.target));
@@ -582,8 +605,8 @@ impl Runner<'_> {
                 self.diag
                     .error(format_args!("{}: {err}", log_path.display()));
             }
-            // Read past its problem-log line, so that no later entry takes it.
-            reported(&self.batch.path(batch::PROBLEMS), offset, &e.path);
+            // Its problem-log line is taken, so that no later entry does.
+            problems.reported(&e.path);
             self.finish(
                 e,
                 Status::Failed,
@@ -602,7 +625,7 @@ impl Runner<'_> {
             return Ok(());
         };
         // A new entry: the one before is done.
-        self.end_current(split, offset)?;
+        self.end_current(split, problems)?;
         self.not_reached(split, i)?;
         if self.drain.asked() && !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
             // Drained: stopped as by a signal, now that an entry is done; the
@@ -639,11 +662,11 @@ impl Runner<'_> {
     }
 
     /// The entry make was at is done: its record.
-    fn end_current(&mut self, split: &mut Split, offset: &mut u64) -> Result<(), Error> {
+    fn end_current(&mut self, split: &mut Split, problems: &mut Problems) -> Result<(), Error> {
         if let Some(mut c) = split.cur.take() {
             let e = &split.entries[c.index];
             let scan = std::mem::take(&mut c.scan);
-            let (st, reason) = if reported(&self.batch.path(batch::PROBLEMS), offset, &e.path) {
+            let (st, reason) = if problems.reported(&e.path) {
                 (Status::Failed, Some(Reason::Error.as_str()))
             } else {
                 scan.outcome()
@@ -865,7 +888,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("problems");
         std::fs::write(&p, problems).unwrap();
-        let mut offset = 0;
-        reported(&p, &mut offset, entry)
+        Problems::new(&p).reported(entry)
+    }
+
+    /// make runs ahead of the reading of its output: the look for one entry
+    /// finds the line of a later one, which is still there at its turn.
+    #[test]
+    fn a_problem_read_early_is_kept_for_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("problems");
+        std::fs::write(&p, "nope/gone (package)\ndevel/broken (package)\n").unwrap();
+        let mut problems = Problems::new(&p);
+        assert!(problems.reported("nope/gone"));
+        assert!(!problems.reported("misc/plain"));
+        assert!(problems.reported("devel/broken"));
+        assert!(!problems.reported("devel/broken"), "taken once");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, b"net/tor (package)\nnet/cu").unwrap();
+        assert!(problems.reported("net/tor"));
+        assert!(!problems.reported("net/curl"), "a line being written");
     }
 }
